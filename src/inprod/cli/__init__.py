@@ -1,0 +1,55 @@
+"""The ``inprod`` command line. One module per command group; each imports its heavy libraries
+inside the commands so that ``inprod --help`` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import InprodError
+from . import config as config_cmd
+from . import data as data_cmd
+from . import db as db_cmd
+from . import lineage as lineage_cmd
+from . import models as models_cmd
+from . import project as project_cmd
+from . import quickstart as quickstart_cmd
+from . import runs as runs_cmd
+from ._output import err_console
+
+
+class _Root(TyperGroup):
+    """Turns every error a user can cause into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InprodError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="inprod",
+    help="Run machine learning in production: data, runs, registry, serving, rollout, monitoring.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(project_cmd.app, name="project")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(models_cmd.app, name="models")
+app.command("lineage")(lineage_cmd.lineage)
+app.command("quickstart")(quickstart_cmd.quickstart)
+
+
+def main() -> None:
+    app(prog_name="inprod", args=sys.argv[1:])

@@ -1,0 +1,156 @@
+"""Settings, read once from the environment, ``inprod.toml`` and defaults — the only place that
+reads environment variables.
+
+Precedence, highest first: explicit arguments to :func:`load_settings`, environment variables,
+``inprod.toml`` (``$INPROD_CONFIG`` or ``./inprod.toml``; keys at top level or under ``[inprod]``),
+then the defaults below. Paths in ``inprod.toml`` are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+
+DEFAULT_HOME = ".inprod"
+CONFIG_FILE_NAME = "inprod.toml"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: its key in ``inprod.toml``, its environment variable and what it means."""
+
+    key: str
+    env: str
+    help: str
+    cast: Callable[[str], Any] = str
+    is_path: bool = False
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("home", "INPROD_HOME", "folder for the embedded store and artifacts", is_path=True),
+    SettingSpec(
+        "store_url",
+        "INPROD_STORE_URL",
+        "SQLAlchemy URL of the store (sqlite:///... or postgresql+psycopg://...)",
+    ),
+    SettingSpec("artifacts", "INPROD_ARTIFACTS", "artifact root: a local folder or any fsspec URL"),
+)
+_SPEC_BY_KEY = {s.key: s for s in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings; ``sources`` says where each value came from."""
+
+    home: Path
+    store_url: str
+    artifacts: str
+    sources: Mapping[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    def as_rows(self) -> list[tuple[str, str, str, str]]:
+        """(key, value, source, help) for display, with passwords in URLs masked."""
+        rows = []
+        for spec in SPECS:
+            value = str(getattr(self, spec.key))
+            rows.append(
+                (spec.key, mask_url(value), self.sources.get(spec.key, "default"), spec.help)
+            )
+        return rows
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in ``scheme://user:password@host`` so URLs can be printed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    if ":" in creds:
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***{at}{host}"
+    return url
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.get("inprod", data)
+    if not isinstance(section, dict):
+        raise InvalidInput(f"config file {path}: [inprod] must be a table")
+    unknown = sorted(k for k in section if k not in _SPEC_BY_KEY)
+    if unknown:
+        raise InvalidInput(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(_SPEC_BY_KEY)}"
+        )
+    for key, value in section.items():
+        if not isinstance(value, str):
+            raise InvalidInput(f"config file {path}: '{key}' must be a string, got {value!r}")
+    return section
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None, **overrides: str | None
+) -> Settings:
+    """Resolve the effective settings. ``overrides`` (e.g. ``store_url=``) win over everything."""
+    env = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+
+    config_path: Path | None = None
+    if env.get("INPROD_CONFIG"):
+        config_path = Path(env["INPROD_CONFIG"])
+        if not config_path.is_absolute():
+            config_path = cwd / config_path
+        if not config_path.exists():
+            raise InvalidInput(
+                f"INPROD_CONFIG points to {config_path}, which does not exist; "
+                "create it or unset INPROD_CONFIG"
+            )
+    elif (cwd / CONFIG_FILE_NAME).is_file():
+        config_path = cwd / CONFIG_FILE_NAME
+    if config_path is not None:
+        for key, value in _read_config_file(config_path).items():
+            if _SPEC_BY_KEY[key].is_path and not Path(value).is_absolute():
+                value = str(config_path.parent / value)
+            values[key] = value
+            sources[key] = f"file {config_path}"
+
+    for spec in SPECS:
+        if env.get(spec.env):
+            values[spec.key] = env[spec.env]
+            sources[spec.key] = f"env {spec.env}"
+    for key, value in overrides.items():
+        if key not in _SPEC_BY_KEY:
+            raise TypeError(f"unknown setting {key!r}")
+        if value is not None:
+            values[key] = value
+            sources[key] = "argument"
+
+    home = Path(values.get("home", DEFAULT_HOME))
+    if not home.is_absolute():
+        home = (cwd / home).resolve()
+    sources.setdefault("home", "default")
+    store_url = values.get("store_url") or f"sqlite:///{home / 'store.db'}"
+    artifacts = values.get("artifacts") or str(home / "artifacts")
+    if "://" not in artifacts and not Path(artifacts).is_absolute():
+        artifacts = str((cwd / artifacts).resolve())
+    return Settings(
+        home=home,
+        store_url=store_url,
+        artifacts=artifacts,
+        sources=sources,
+        config_file=config_path,
+    )

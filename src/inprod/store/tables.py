@@ -1,0 +1,243 @@
+"""The store's tables (SQLAlchemy 2 declarative). One Alembic migration per change; the test
+``tests/store/test_migrations.py`` fails when these and the migrations disagree.
+
+Identifiers: integer keys inside the store; runs use a uuid hex string so that ids stay
+unique when runs are copied between stores. Every timestamp is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; SQLite returns naive datetimes, so make them aware again on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AuditEvent(Base):
+    """Who changed what, when and why: alias moves now, plan changes later."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(400), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owners: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # [{"name": "accuracy", "op": ">=", "target": 0.95, "kind": "ml"}, ...]
+    metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # {"gpus": "1", "labelers": "3"}: free-form resources the team has
+    resources: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # [{"name": "POC", "date": "2026-12-15"}, ...]
+    milestones: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DatasetVersion(Base):
+    """An immutable, content-hashed version; rows never change once written."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version"),
+        UniqueConstraint("dataset_id", "content_hash"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(20))  # "table" | "images"
+    format: Mapped[str] = mapped_column(String(20))  # "csv" | "parquet"
+    # artifact hashes: {"data": sha} for tables; {"manifest": sha, "tree": sha} for images
+    artifacts: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    schema: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    label_columns: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    metadata_columns: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    source: Mapped[str] = mapped_column(Text, default="")
+    transform: Mapped[str] = mapped_column(Text, default="")
+    code_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    code_dirty: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class DatasetParent(Base):
+    __tablename__ = "dataset_parents"
+    child_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="RESTRICT"), primary_key=True
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), default="default", index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    code_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    code_dirty: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # {"python": "3.11.7", "host": ..., "platform": ..., "packages": {"numpy": "2.4.6", ...}}
+    environment: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    tags: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    # latest value of each metric key, kept here so listing runs never scans metric points
+    latest_metrics: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RunMetric(Base):
+    __tablename__ = "run_metrics"
+    __table_args__ = (Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(250))
+    value: Mapped[float] = mapped_column(Float)
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunSliceMetric(Base):
+    """Metrics per slice (tag or metadata value): the raw material of error analysis."""
+
+    __tablename__ = "run_slice_metrics"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    slice: Mapped[str] = mapped_column(String(250), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class RunDataset(Base):
+    __tablename__ = "run_datasets"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id", ondelete="RESTRICT"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(50), primary_key=True, default="train")
+
+
+class RunArtifact(Base):
+    __tablename__ = "run_artifacts"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelVersion(Base):
+    """An immutable trained artifact; aliases point at it, nothing edits it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    flavor: Mapped[str] = mapped_column(String(50))
+    # sha256 of the artifact tree (a manifest of relative path -> file sha256)
+    artifact: Mapped[str] = mapped_column(String(64))
+    # flavor-specific loading options, e.g. {"trusted": [...], "callable": "pkg.mod:fn"}
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    signature: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    tags: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelAlias(Base):
+    __tablename__ = "model_aliases"
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
