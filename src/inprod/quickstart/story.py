@@ -1,0 +1,145 @@
+"""Part 1 of the phone-inspection story: scope, data, a tracked run, a registered champion.
+
+Later parts (serving, shadow, canary, monitoring, retraining) extend this as they land.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Conflict
+from ..store import Store, get_store
+from . import phone_data
+
+log = logging.getLogger(__name__)
+
+PROJECT = "phone-inspection"
+DATASET = "phone-images"
+MODEL = "phone-inspector"
+METRICS = ("accuracy>=0.95", "latency_p99_ms<=300", "qps>=1000")
+DARK_BRIGHTNESS = 0.22
+
+
+@dataclass(frozen=True)
+class QuickstartResult:
+    dataset_ref: str
+    run_id: str
+    model_ref: str
+    accuracy: float
+    slice_accuracy: dict[str, float]
+
+
+def _slices(rows: list[dict]) -> dict[str, np.ndarray]:
+    """The tags error analysis looks at: factory, dark images, blurry images, faint scratches."""
+    factory = np.array([r["factory"] for r in rows])
+    brightness = np.array([float(r["brightness"]) for r in rows])
+    blurry = np.array([str(r["blurry"]).lower() == "true" for r in rows])
+    faint = np.array([0 < float(r["scratch_contrast"]) < 0.2 for r in rows])
+    return {
+        "factory=A": factory == "A",
+        "factory=B": factory == "B",
+        "dark": brightness < DARK_BRIGHTNESS,
+        "blurry": blurry,
+        "faint-scratch": faint,
+    }
+
+
+def run_story(
+    folder: Path,
+    *,
+    n_images: int = 1200,
+    seed: int = 7,
+    store: Store | None = None,
+    step: Callable[[str], None] = lambda msg: None,
+) -> QuickstartResult:
+    """Generate the data under ``folder`` and run part 1 of the story against ``store``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    from .. import projects
+    from ..data import datasets
+    from ..registry import models
+    from ..tracking.runs import start_run
+
+    store = get_store(store)
+
+    step("scoping the project")
+    try:
+        projects.create(
+            PROJECT,
+            metrics=list(METRICS),
+            owners=["quality-team"],
+            milestones=["POC: 2026-12-15", "shadow: 2027-01-15"],
+            resources=["labelers=3", "factories=2"],
+            description="Detect scratches on phones from the inspection camera.",
+            store=store,
+        )
+    except Conflict:
+        log.info("project %s exists; reusing it", PROJECT)
+
+    step(f"generating {n_images} phone images from two factories, labelled by three inspectors")
+    data = phone_data.generate(n_images, seed=seed)
+    manifest = phone_data.write_image_folder(data, folder)
+
+    step("adding the images as a dataset with provenance")
+    version = datasets.add(
+        DATASET,
+        manifest,
+        image_column="image",
+        label_columns=["label", *phone_data.INSPECTORS],
+        metadata_columns=["factory", "line", "camera", "brightness", "blurry"],
+        source=f"inprod quickstart generator (seed {seed})",
+        transform="synthetic 32x32 phone images; label = majority of three inspectors",
+        description="Phone images from factories A and B with inspector labels.",
+        store=store,
+    )
+
+    step("training a scikit-learn model in a tracked run")
+    table = datasets.load(version.ref, store=store)
+    images = datasets.load_images(version.ref, store=store)
+    X = phone_data.features(images)
+    y = (table["label"] == "scratch").to_numpy().astype(int)
+    rows = table.to_dict("records")
+    idx = np.arange(len(y))
+    train_idx, test_idx = train_test_split(idx, test_size=0.25, random_state=seed, stratify=y)
+    params = {"model": "LogisticRegression", "C": 1.0, "max_iter": 1000, "test_size": 0.25}
+    with start_run(project=PROJECT, name="baseline-logreg", store=store) as run:
+        run.use_dataset(version, role="train")
+        run.log_params(params)
+        model = LogisticRegression(C=params["C"], max_iter=params["max_iter"])
+        model.fit(X[train_idx], y[train_idx])
+        pred = model.predict(X[test_idx])
+        correct = pred == y[test_idx]
+        accuracy = float(correct.mean())
+        run.log_metrics(
+            {"accuracy": accuracy, "train_accuracy": model.score(X[train_idx], y[train_idx])}
+        )
+        slices = _slices([rows[i] for i in test_idx])
+        per_slice = {
+            name: {"accuracy": float(correct[mask].mean()), "count": int(mask.sum())}
+            for name, mask in slices.items()
+            if mask.any()
+        }
+        run.log_slice_metrics(per_slice)
+        step("registering the model as phone-inspector@champion")
+        registered = models.register(
+            MODEL,
+            model,
+            run=run,
+            sample=X[test_idx[:5]],
+            alias="champion",
+            description="Logistic regression on raw pixels (baseline).",
+            store=store,
+        )
+    return QuickstartResult(
+        dataset_ref=version.ref,
+        run_id=run.id,
+        model_ref=registered.ref,
+        accuracy=accuracy,
+        slice_accuracy={k: v["accuracy"] for k, v in per_slice.items()},
+    )
