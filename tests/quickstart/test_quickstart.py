@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from inprod import datasets, models, projects
+from inprod.quickstart import phone_data
+from inprod.registry.lineage import lineage
+from inprod.store import Store
+from inprod.tracking.queries import get_run
+
+
+def test_generated_phone_data_is_seeded_and_inspectors_disagree() -> None:
+    a, b = phone_data.generate(300, seed=3), phone_data.generate(300, seed=3)
+    assert np.array_equal(a.images, b.images) and a.rows == b.rows
+    votes = np.array([[r[i] == "scratch" for i in phone_data.INSPECTORS] for r in a.rows])
+    disagreement = (votes.min(axis=1) != votes.max(axis=1)).mean()
+    assert 0.03 < disagreement < 0.4
+    factory_b = np.array([r["factory"] == "B" for r in a.rows])
+    brightness = np.array([r["brightness"] for r in a.rows])
+    assert brightness[factory_b].mean() < brightness[~factory_b].mean()
+
+
+def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, tmp_path: Path):
+    out = cli.ok("quickstart", "--images", "200", "--data-dir", tmp_path / "data").stdout
+    assert "phone-inspector@1 (alias champion)" in out
+    assert "Try next" in out
+
+    assert [m.name for m in projects.get("phone-inspection", store=store).metrics] == [
+        "accuracy",
+        "latency_p99_ms",
+        "qps",
+    ]
+    champion = models.get("phone-inspector@champion", store=store)
+    run = get_run(champion.run_id, store=store)
+    assert run.status == "finished"
+    assert {"factory=A", "factory=B"} <= set(run.slice_metrics)
+    assert [d["ref"] for d in run.datasets] == ["phone-images@1"]
+    dataset = datasets.get("phone-images@1", store=store)
+    assert dataset.kind == "images" and dataset.row_count == 200
+
+    tree = lineage("phone-inspector@champion", store=store).to_dict()
+    assert "phone-images@1" in json.dumps(tree)
+
+    predictor = models.load("phone-inspector@champion", store=store)
+    images = datasets.load_images("phone-images@1", store=store)
+    batch = predictor.predict(phone_data.features(images[:8]))
+    assert len(batch.outputs) == 8 and batch.confidence is not None
+
+
+def test_running_quickstart_twice_reuses_the_data_and_moves_the_champion(
+    cli, store: Store, tmp_path: Path
+) -> None:
+    for _ in range(2):
+        cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data")
+    assert [v.version for v in datasets.list_versions("phone-images", store=store)] == [1]
+    assert models.get("phone-inspector@champion", store=store).version == 2
