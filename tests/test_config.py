@@ -54,6 +54,23 @@ def test_config_show_lists_every_setting_and_its_source(cli) -> None:
     import json
 
     data = json.loads(out)
-    assert set(data) == {"home", "store_url", "artifacts"}
+    assert set(data) == {
+        "home",
+        "store_url",
+        "artifacts",
+        "max_body_bytes",
+        "log_buffer_capacity",
+        "refresh_seconds",
+    }
+    assert data["max_body_bytes"]["value"] == str(10 * 1024 * 1024)
     assert data["store_url"]["source"] == "env INPROD_STORE_URL"
     assert data["artifacts"]["source"] == "default"
+
+
+def test_numeric_settings_are_cast_and_checked(tmp_path: Path) -> None:
+    s = load_settings(environ={"INPROD_MAX_BODY_BYTES": "2048"}, cwd=tmp_path)
+    assert s.max_body_bytes == 2048 and s.sources["max_body_bytes"] == "env INPROD_MAX_BODY_BYTES"
+    with pytest.raises(InvalidInput, match="INPROD_REFRESH_SECONDS"):
+        load_settings(environ={"INPROD_REFRESH_SECONDS": "soon"}, cwd=tmp_path)
+    with pytest.raises(InvalidInput, match="must be positive"):
+        load_settings(environ={"INPROD_LOG_BUFFER_CAPACITY": "0"}, cwd=tmp_path)

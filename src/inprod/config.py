@@ -40,7 +40,30 @@ SPECS: tuple[SettingSpec, ...] = (
         "SQLAlchemy URL of the store (sqlite:///... or postgresql+psycopg://...)",
     ),
     SettingSpec("artifacts", "INPROD_ARTIFACTS", "artifact root: a local folder or any fsspec URL"),
+    SettingSpec(
+        "max_body_bytes",
+        "INPROD_MAX_BODY_BYTES",
+        "largest request body the server accepts, in bytes (larger: HTTP 413)",
+        cast=int,
+    ),
+    SettingSpec(
+        "log_buffer_capacity",
+        "INPROD_LOG_BUFFER_CAPACITY",
+        "prediction records a server buffers for writing; beyond it they are dropped and counted",
+        cast=int,
+    ),
+    SettingSpec(
+        "refresh_seconds",
+        "INPROD_REFRESH_SECONDS",
+        "how often a server re-reads endpoints and aliases from the store",
+        cast=float,
+    ),
 )
+DEFAULTS: dict[str, Any] = {
+    "max_body_bytes": 10 * 1024 * 1024,
+    "log_buffer_capacity": 100_000,
+    "refresh_seconds": 5.0,
+}
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
 
@@ -51,6 +74,9 @@ class Settings:
     home: Path
     store_url: str
     artifacts: str
+    max_body_bytes: int = DEFAULTS["max_body_bytes"]
+    log_buffer_capacity: int = DEFAULTS["log_buffer_capacity"]
+    refresh_seconds: float = DEFAULTS["refresh_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 
@@ -95,9 +121,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             f"known keys: {', '.join(_SPEC_BY_KEY)}"
         )
     for key, value in section.items():
-        if not isinstance(value, str):
-            raise InvalidInput(f"config file {path}: '{key}' must be a string, got {value!r}")
-    return section
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InvalidInput(
+                f"config file {path}: '{key}' must be a string or number, got {value!r}"
+            )
+    return {k: str(v) for k, v in section.items()}
 
 
 def load_settings(
@@ -147,10 +175,27 @@ def load_settings(
     artifacts = values.get("artifacts") or str(home / "artifacts")
     if "://" not in artifacts and not Path(artifacts).is_absolute():
         artifacts = str((cwd / artifacts).resolve())
+    typed: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        spec = _SPEC_BY_KEY[key]
+        if key not in values:
+            typed[key] = default
+            continue
+        try:
+            typed[key] = spec.cast(values[key])
+        except ValueError:
+            raise InvalidInput(
+                f"setting {key} ({sources[key]}) is {values[key]!r}, not a valid "
+                f"{spec.cast.__name__}; e.g. {default!r}",
+                field=key,
+            ) from None
+        if typed[key] <= 0:
+            raise InvalidInput(f"setting {key} ({sources[key]}) must be positive", field=key)
     return Settings(
         home=home,
         store_url=store_url,
         artifacts=artifacts,
+        **typed,
         sources=sources,
         config_file=config_path,
     )

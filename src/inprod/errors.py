@@ -1,8 +1,11 @@
 """Every error a user can cause, in one tree.
 
     InprodError                      400  base class; carries an HTTP status and an optional field
-    ├── InvalidInput (ValueError)    400  bad argument, file, URL, metric spec, ...
-    │   └── UnsafeContent            422  a model file would run code we were not allowed to trust
+    ├── InvalidInput (ValueError)    400  bad argument, file, URL, metric spec, malformed request
+    │   ├── Unprocessable            422  well-formed request that does not fit (field, shape, type)
+    │   ├── UnsafeContent            422  a model file would run code we were not allowed to trust
+    │   ├── PayloadTooLarge          413  body or instance count over the limit
+    │   └── UnsupportedMediaType     415  not JSON
     ├── NotFound (LookupError)       404  unknown project / dataset / run / model / version / alias
     ├── Conflict                     409  a name already taken, an immutable thing changed
     ├── IntegrityFailure             500  stored bytes no longer match their hash
@@ -38,6 +41,18 @@ class InvalidInput(InprodError, ValueError):
 
 class UnsafeContent(InvalidInput):
     status = 422
+
+
+class Unprocessable(InvalidInput):
+    status = 422
+
+
+class PayloadTooLarge(InvalidInput):
+    status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    status = 415
 
 
 class NotFound(InprodError, LookupError):

@@ -11,14 +11,18 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import InprodError
+from . import batch as batch_cmd
 from . import config as config_cmd
 from . import data as data_cmd
 from . import db as db_cmd
+from . import endpoints as endpoints_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
+from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd
 from . import runs as runs_cmd
+from . import serve as serve_cmd
 from ._output import err_console
 
 
@@ -48,8 +52,12 @@ app.add_typer(project_cmd.app, name="project")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(endpoints_cmd.app, name="endpoints")
+app.add_typer(predictions_cmd.app, name="predictions")
+app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)
 app.command("quickstart")(quickstart_cmd.quickstart)
+app.command("batch")(batch_cmd.batch)
 
 
 def main() -> None:

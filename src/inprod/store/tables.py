@@ -252,3 +252,84 @@ class ModelAlias(Base):
     alias: Mapped[str] = mapped_column(String(100), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Endpoint(Base):
+    """The stable name clients call; what it serves is its model reference (later: its plan)."""
+
+    __tablename__ = "endpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # "phone-inspector@champion": resolved to a version when the server loads it
+    model_ref: Mapped[str] = mapped_column(String(300))
+    # {"max_batch_size": 32, "max_wait_ms": 0, "timeout_ms": 5000, "sample_rate": 1.0,
+    #  "redact": ["field", ...], "max_instances": 1000}
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Prediction(Base):
+    """One logged inference, written in batches by the server's log writer, never inline."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_endpoint_time", "endpoint", "time"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20), default="primary")
+    stage: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    inputs: Mapped[Any] = mapped_column(JSONType, nullable=True)  # None when not sampled
+    outputs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="ok")
+    error_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Feedback(Base):
+    """Ground truth or a user event joined to a prediction later; committed before the 2xx."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(String(32), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    label: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    event: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ApiToken(Base):
+    """A bearer token; only its sha256 is stored, the secret is shown once at creation."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))  # predict | operator | admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BatchJob(Base):
+    """One batch-scoring job, kept for lineage: which version scored which file, when."""
+
+    __tablename__ = "batch_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    input_path: Mapped[str] = mapped_column(Text)
+    output_path: Mapped[str] = mapped_column(Text)
+    engine: Mapped[str] = mapped_column(String(20), default="local")  # local | ray
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

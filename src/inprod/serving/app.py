@@ -1,0 +1,144 @@
+"""The ASGI app: data plane, control plane, /metrics, /healthz, /readyz (``inprod serve``).
+
+One process holds a :class:`ServingRuntime` (loaded models), a :class:`PredictionLog` (the tap and
+its writer thread) and a :class:`ServerMetrics` registry. Shutdown order matters: uvicorn first
+stops accepting and lets in-flight requests finish, then the lifespan closes the models and
+flushes the log, so every prediction answered is also stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..config import Settings, load_settings
+from ..errors import InprodError
+from ..store import Store
+from .codec import dumps
+from .http_errors import (
+    inprod_error_handler,
+    unhandled_error_handler,
+    validation_error_handler,
+)
+from .metrics import ServerMetrics
+from .routes_api import router as api_router
+from .routes_v1 import feedback, predict
+from .runtime import ServingRuntime
+from .tap import PredictionLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerState:
+    store: Store
+    settings: Settings
+    runtime: ServingRuntime
+    tap: PredictionLog
+    metrics: ServerMetrics
+    max_body_bytes: int
+
+
+def create_app(store: Store | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``store`` (default: the one the settings name)."""
+    settings = settings or load_settings()
+    store = store or Store.from_settings(settings)
+    metrics = ServerMetrics()
+    tap = PredictionLog(
+        store,
+        capacity=settings.log_buffer_capacity,
+        on_flush=metrics.log_written.inc,
+        on_drop=metrics.log_dropped.inc,
+    )
+    metrics.log_capacity.set(settings.log_buffer_capacity)
+    metrics.log_buffer.set_function(lambda: len(tap))
+    runtime = ServingRuntime(store, metrics, refresh_s=settings.refresh_seconds)
+    state = ServerState(store, settings, runtime, tap, metrics, settings.max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(store.ensure_schema)
+        tap.start()
+        await runtime.start()
+        log.info("serving %d endpoint(s)", len(runtime.endpoints))
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            await asyncio.to_thread(tap.close)
+            log.info("stopped; %d prediction(s) written, %d dropped", tap.written, tap.dropped)
+
+    app = FastAPI(
+        title="inprod",
+        version=__version__,
+        summary="Prediction server and control plane",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.inprod = state
+    app.add_exception_handler(InprodError, inprod_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.router.routes.extend(
+        [
+            Route("/v1/endpoints/{name}/predict", predict, methods=["POST"]),
+            Route("/v1/predictions/{prediction_id}/feedback", feedback, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+        ]
+    )
+    app.include_router(api_router)
+    return app
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(dumps(value), status_code=status, media_type="application/json")
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state: ServerState = request.app.state.inprod
+    problems = {n: e.error for n, e in state.runtime.endpoints.items() if e.host is None}
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_ping, state.store), timeout=3)
+    except Exception as exc:
+        problems["store"] = f"store unreachable: {exc}"
+    endpoints = {
+        n: (e.host.ref if e.host is not None else None) for n, e in state.runtime.endpoints.items()
+    }
+    if problems:
+        return _json({"status": "not ready", "problems": problems, "endpoints": endpoints}, 503)
+    return _json({"status": "ready", "endpoints": endpoints})
+
+
+def _ping(store: Store) -> None:
+    with store.session(write=False) as s:
+        s.execute(text("SELECT 1"))
+
+
+async def metrics_route(request: Request) -> Response:
+    state: ServerState = request.app.state.inprod
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def app_from_settings() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``inprod serve --workers N``)."""
+    return create_app()

@@ -1,0 +1,152 @@
+"""The prediction log tap: the hot path appends a record to a bounded buffer; a writer thread
+flushes the buffer to the store in batches.
+
+Nothing is lost silently: when the buffer is full the prediction is still served, the record is
+dropped and counted (``inprod_log_dropped_total`` on /metrics, and a warning in the log at most
+once every 10 s). ``close()`` flushes everything left, so a graceful shutdown loses nothing.
+A failed write (store briefly unreachable) is retried on the next tick while the records stay in
+the buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from ..store import Store
+from ..store.tables import Prediction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 100_000
+DEFAULT_FLUSH_INTERVAL_S = 1.0
+DEFAULT_FLUSH_ROWS = 2_000
+_COLUMNS = (
+    "id",
+    "time",
+    "endpoint",
+    "model_name",
+    "model_version",
+    "role",
+    "stage",
+    "request_key",
+    "trace_id",
+    "inputs",
+    "outputs",
+    "confidence",
+    "latency_ms",
+    "status",
+    "error_id",
+)
+
+
+class PredictionLog:
+    """Bounded buffer + background writer. ``record`` is safe to call from the event loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        flush_rows: int = DEFAULT_FLUSH_ROWS,
+        on_flush: Callable[[int], None] | None = None,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.capacity = capacity
+        self.flush_interval_s = flush_interval_s
+        self.flush_rows = flush_rows
+        self._buffer: deque[tuple] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self.dropped = 0
+        self.written = 0
+        self._last_drop_warning = 0.0
+        self._on_flush = on_flush
+        self._on_drop = on_drop
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def record(self, row: tuple) -> bool:
+        """Queue one prediction row (a tuple in ``_COLUMNS`` order). False when dropped."""
+        if len(self._buffer) >= self.capacity:
+            self.dropped += 1
+            if self._on_drop is not None:
+                self._on_drop(1)
+            now = time.monotonic()
+            if now - self._last_drop_warning > 10:
+                self._last_drop_warning = now
+                log.warning(
+                    "prediction log buffer full (%d rows); %d record(s) dropped so far — the "
+                    "store cannot keep up; raise the capacity or use PostgreSQL",
+                    self.capacity,
+                    self.dropped,
+                )
+            return False
+        self._buffer.append(row)
+        if len(self._buffer) >= self.flush_rows:
+            self._wake.set()
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inprod-log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing %d prediction(s) failed; will retry", len(self._buffer))
+                time.sleep(min(self.flush_interval_s, 1.0))
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns the number of rows written."""
+        total = 0
+        with self._write_lock:
+            while self._buffer:
+                n = min(len(self._buffer), 5_000)
+                rows = [self._buffer.popleft() for _ in range(n)]
+                try:
+                    with self.store.session() as s:
+                        s.execute(
+                            insert(Prediction), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+                        )
+                except BaseException:
+                    self._buffer.extendleft(reversed(rows))  # keep them, in order, for a retry
+                    raise
+                total += n
+        if total:
+            self.written += total
+            if self._on_flush is not None:
+                self._on_flush(total)
+        return total
+
+    def close(self) -> None:
+        """Stop the writer and flush what is left (graceful shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        try:
+            self.flush()
+        except Exception:
+            log.exception(
+                "could not flush %d prediction(s) at shutdown; they are lost", len(self._buffer)
+            )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
