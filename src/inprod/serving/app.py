@@ -35,6 +35,7 @@ from .http_errors import (
 from .metrics import ServerMetrics
 from .routes_api import router as api_router
 from .routes_v1 import feedback, predict
+from .routes_v2 import routes as v2_routes
 from .runtime import ServingRuntime
 from .tap import PredictionLog
 
@@ -100,6 +101,7 @@ def create_app(store: Store | None = None, *, settings: Settings | None = None) 
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            *v2_routes,
         ]
     )
     app.include_router(api_router)
