@@ -50,10 +50,38 @@ def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, t
     assert len(batch.outputs) == 8 and batch.confidence is not None
 
 
-def test_running_quickstart_twice_reuses_the_data_and_moves_the_champion(
+def test_running_quickstart_twice_reuses_the_data_and_keeps_the_better_champion(
     cli, store: Store, tmp_path: Path
 ) -> None:
     for _ in range(2):
         cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data")
     assert [v.version for v in datasets.list_versions("phone-images", store=store)] == [1]
+    v1, v2 = (models.get(f"phone-inspector@{v}", store=store) for v in (1, 2))
+    champion = models.get("phone-inspector@champion", store=store)
+    # same data and seed: the same accuracy, so the new version takes over (as good or better)
+    assert v2.metrics["accuracy"] >= v1.metrics["accuracy"]
+    assert champion.version == 2
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(cli, store: Store, tmp_path: Path) -> None:
+    cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data")
+    better = models.get("phone-inspector@champion", store=store)
+    # pretend the champion was better than anything the next run can reach
+    models.register(
+        "phone-inspector",
+        flavor="python",
+        callable_ref="numpy:zeros_like",
+        signature=better.signature,
+        metrics={"accuracy": 1.0},
+        alias="champion",
+        store=store,
+    )
+    out = cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data").stdout
+    assert "champion kept" in out
     assert models.get("phone-inspector@champion", store=store).version == 2
+
+
+def test_an_unwritable_data_dir_is_a_clean_error(cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cli.fails("quickstart", "--images", "100", "--data-dir", blocker / "sub", match="--data-dir")

@@ -36,8 +36,9 @@ def quickstart(
         progress.update(task, description="done")
 
     console.print()
+    role = "alias champion" if result.promoted else "champion kept: it was as good or better"
     console.print(
-        f"[bold]{result.model_ref}[/] (alias champion) — test accuracy "
+        f"[bold]{result.model_ref}[/] ({role}) — test accuracy "
         f"[bold]{result.accuracy:.3f}[/] (target ≥ 0.95)"
     )
     worst = sorted(result.slice_accuracy.items(), key=lambda kv: kv[1])[:3]

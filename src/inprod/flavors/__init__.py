@@ -81,11 +81,10 @@ class LoadOptions:
 
 def check_flavor(flavor: str) -> str:
     if flavor not in FLAVORS:
-        raise InvalidInput(
-            f"unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)} "
-            f"({suggest(flavor, FLAVORS, what='flavors')})",
-            field="flavor",
-        )
+        hint = suggest(flavor, FLAVORS, what="flavors")
+        if not hint.startswith("did you mean"):
+            hint = f"use one of {', '.join(FLAVORS)}"
+        raise InvalidInput(f"unknown flavor {flavor!r}; {hint}", field="flavor")
     return flavor
 
 

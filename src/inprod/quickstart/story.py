@@ -9,10 +9,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import Conflict
+from ..errors import Conflict, InvalidInput
 from ..store import Store, get_store
 from . import phone_data
 
@@ -27,6 +28,7 @@ DARK_BRIGHTNESS = 0.22
 
 @dataclass(frozen=True)
 class QuickstartResult:
+    promoted: bool
     dataset_ref: str
     run_id: str
     model_ref: str
@@ -47,6 +49,16 @@ def _slices(rows: list[dict]) -> dict[str, np.ndarray]:
         "blurry": blurry,
         "faint-scratch": faint,
     }
+
+
+def _champion_accuracy(models: Any, store: Store) -> float | None:
+    """The current champion's test accuracy: a new model takes the alias only if it is as good."""
+    from ..errors import NotFound
+
+    try:
+        return models.get(f"{MODEL}@champion", store=store).metrics.get("accuracy")
+    except NotFound:
+        return None
 
 
 def run_story(
@@ -84,7 +96,13 @@ def run_story(
 
     step(f"generating {n_images} phone images from two factories, labelled by three inspectors")
     data = phone_data.generate(n_images, seed=seed)
-    manifest = phone_data.write_image_folder(data, folder)
+    try:
+        manifest = phone_data.write_image_folder(data, folder)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the generated images under {folder}: {exc.strerror}; "
+            "give a writable folder with --data-dir"
+        ) from None
 
     step("adding the images as a dataset with provenance")
     version = datasets.add(
@@ -126,17 +144,23 @@ def run_story(
             if mask.any()
         }
         run.log_slice_metrics(per_slice)
-        step("registering the model as phone-inspector@champion")
+        champion = _champion_accuracy(models, store)
+        promote = champion is None or accuracy >= champion
+        step(
+            "registering the model"
+            + (" as phone-inspector@champion" if promote else f" (champion stays: {champion:.3f})")
+        )
         registered = models.register(
             MODEL,
             model,
             run=run,
             sample=X[test_idx[:5]],
-            alias="champion",
+            alias="champion" if promote else None,
             description="Logistic regression on raw pixels (baseline).",
             store=store,
         )
     return QuickstartResult(
+        promoted=promote,
         dataset_ref=version.ref,
         run_id=run.id,
         model_ref=registered.ref,

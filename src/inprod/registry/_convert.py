@@ -32,7 +32,7 @@ def convert_to_onnx(
     source = models.get(ref, store=store)
     if source.flavor not in ("sklearn", "pickle", "mlflow"):
         raise InvalidInput(
-            f"{source.ref} is a {source.flavor} model; only scikit-learn models (sklearn, "
+            f"{source.ref} is an {source.flavor!r} model; only scikit-learn models (sklearn, "
             "pickle, or an MLflow sklearn folder) convert to ONNX",
             field="ref",
         )

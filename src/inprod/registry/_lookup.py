@@ -57,8 +57,8 @@ def resolve(s: Session, ref: str, *, lock: bool = False) -> tuple[Model, ModelVe
             names = [a for names in known.values() for a in names]
             raise NotFound(
                 f"model {model.name!r} has no alias {parsed.alias!r}; "
-                f"{suggest(parsed.alias, names, what='aliases')}; set it with "
-                f"'inprod models alias {model.name}@VERSION {parsed.alias}'"
+                f"{suggest(parsed.alias, names, what='aliases')} "
+                f"(set it with 'inprod models alias {model.name}@VERSION {parsed.alias}')"
             )
         version = s.get(ModelVersion, alias.version_id)
     elif parsed.version is not None:
