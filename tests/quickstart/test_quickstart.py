@@ -24,7 +24,9 @@ def test_generated_phone_data_is_seeded_and_inspectors_disagree() -> None:
 
 
 def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, tmp_path: Path):
-    out = cli.ok("quickstart", "--images", "200", "--data-dir", tmp_path / "data").stdout
+    out = cli.ok(
+        "quickstart", "--images", "200", "--requests", "0", "--data-dir", tmp_path / "data"
+    ).stdout
     assert "phone-inspector@1 (alias champion)" in out
     assert "Try next" in out
 
@@ -54,7 +56,7 @@ def test_running_quickstart_twice_reuses_the_data_and_keeps_the_better_champion(
     cli, store: Store, tmp_path: Path
 ) -> None:
     for _ in range(2):
-        cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data")
+        cli.ok("quickstart", "--images", "150", "--requests", "0", "--data-dir", tmp_path / "data")
     assert [v.version for v in datasets.list_versions("phone-images", store=store)] == [1]
     v1, v2 = (models.get(f"phone-inspector@{v}", store=store) for v in (1, 2))
     champion = models.get("phone-inspector@champion", store=store)
@@ -64,7 +66,7 @@ def test_running_quickstart_twice_reuses_the_data_and_keeps_the_better_champion(
 
 
 def test_a_worse_model_does_not_take_the_champion_alias(cli, store: Store, tmp_path: Path) -> None:
-    cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data")
+    cli.ok("quickstart", "--images", "150", "--requests", "0", "--data-dir", tmp_path / "data")
     better = models.get("phone-inspector@champion", store=store)
     # pretend the champion was better than anything the next run can reach
     models.register(
@@ -76,7 +78,9 @@ def test_a_worse_model_does_not_take_the_champion_alias(cli, store: Store, tmp_p
         alias="champion",
         store=store,
     )
-    out = cli.ok("quickstart", "--images", "150", "--data-dir", tmp_path / "data").stdout
+    out = cli.ok(
+        "quickstart", "--images", "150", "--requests", "0", "--data-dir", tmp_path / "data"
+    ).stdout
     assert "champion kept" in out
     assert models.get("phone-inspector@champion", store=store).version == 2
 
@@ -85,3 +89,17 @@ def test_an_unwritable_data_dir_is_a_clean_error(cli, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     cli.fails("quickstart", "--images", "100", "--data-dir", blocker / "sub", match="--data-dir")
+
+
+def test_quickstart_serves_the_champion_and_logs_every_request(cli, store: Store, tmp_path):
+    from inprod import predictions
+    from inprod.store.tables import Feedback
+
+    out = cli.ok(
+        "quickstart", "--images", "150", "--requests", "40", "--data-dir", tmp_path / "data"
+    ).stdout
+    assert "40 requests" in out and "0 errors" in out
+    assert "40 predictions logged" in out
+    assert predictions.count("phone-inspector", store=store) == 40
+    with store.session(write=False) as s:
+        assert s.query(Feedback).count() == 8  # every 5th request gets the inspectors' label
