@@ -61,6 +61,7 @@ def test_config_show_lists_every_setting_and_its_source(cli) -> None:
         "max_body_bytes",
         "log_buffer_capacity",
         "refresh_seconds",
+        "auth_refresh_seconds",
     }
     assert data["max_body_bytes"]["value"] == str(10 * 1024 * 1024)
     assert data["store_url"]["source"] == "env INPROD_STORE_URL"

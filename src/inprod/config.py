@@ -58,11 +58,18 @@ SPECS: tuple[SettingSpec, ...] = (
         "how often a server re-reads endpoints and aliases from the store",
         cast=float,
     ),
+    SettingSpec(
+        "auth_refresh_seconds",
+        "INPROD_AUTH_REFRESH_SECONDS",
+        "how often a server with auth on re-reads tokens; a revoked token works at most this long",
+        cast=float,
+    ),
 )
 DEFAULTS: dict[str, Any] = {
     "max_body_bytes": 10 * 1024 * 1024,
     "log_buffer_capacity": 100_000,
     "refresh_seconds": 5.0,
+    "auth_refresh_seconds": 2.0,
 }
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -77,6 +84,7 @@ class Settings:
     max_body_bytes: int = DEFAULTS["max_body_bytes"]
     log_buffer_capacity: int = DEFAULTS["log_buffer_capacity"]
     refresh_seconds: float = DEFAULTS["refresh_seconds"]
+    auth_refresh_seconds: float = DEFAULTS["auth_refresh_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 

@@ -6,6 +6,8 @@
     │   ├── UnsafeContent            422  a model file would run code we were not allowed to trust
     │   ├── PayloadTooLarge          413  body or instance count over the limit
     │   └── UnsupportedMediaType     415  not JSON
+    ├── Unauthorized                 401  no bearer token, a malformed one, or unknown / revoked
+    ├── Forbidden                    403  a valid token whose role is too low for the request
     ├── NotFound (LookupError)       404  unknown project / dataset / run / model / version / alias
     ├── Conflict                     409  a name already taken, an immutable thing changed
     ├── IntegrityFailure             500  stored bytes no longer match their hash
@@ -53,6 +55,14 @@ class PayloadTooLarge(InvalidInput):
 
 class UnsupportedMediaType(InvalidInput):
     status = 415
+
+
+class Unauthorized(InprodError):
+    status = 401
+
+
+class Forbidden(InprodError):
+    status = 403
 
 
 class NotFound(InprodError, LookupError):

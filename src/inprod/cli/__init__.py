@@ -23,6 +23,7 @@ from . import project as project_cmd
 from . import quickstart as quickstart_cmd
 from . import runs as runs_cmd
 from . import serve as serve_cmd
+from . import tokens as tokens_cmd
 from ._output import err_console
 
 
@@ -54,6 +55,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(endpoints_cmd.app, name="endpoints")
 app.add_typer(predictions_cmd.app, name="predictions")
+app.add_typer(tokens_cmd.app, name="tokens")
 app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)
 app.command("quickstart")(quickstart_cmd.quickstart)

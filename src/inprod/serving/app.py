@@ -26,6 +26,7 @@ from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import InprodError
 from ..store import Store
+from .auth import wrap as require_tokens
 from .codec import dumps
 from .http_errors import (
     inprod_error_handler,
@@ -34,6 +35,7 @@ from .http_errors import (
 )
 from .metrics import ServerMetrics
 from .routes_api import router as api_router
+from .routes_tokens import router as tokens_router
 from .routes_v1 import feedback, predict
 from .routes_v2 import routes as v2_routes
 from .runtime import ServingRuntime
@@ -52,8 +54,10 @@ class ServerState:
     max_body_bytes: int
 
 
-def create_app(store: Store | None = None, *, settings: Settings | None = None) -> FastAPI:
-    """Build the app for ``store`` (default: the one the settings name)."""
+def create_app(
+    store: Store | None = None, *, settings: Settings | None = None, auth: bool = False
+) -> FastAPI:
+    """Build the app for ``store`` (default: the one the settings name); ``auth``: bearer tokens."""
     settings = settings or load_settings()
     store = store or Store.from_settings(settings)
     metrics = ServerMetrics()
@@ -105,7 +109,8 @@ def create_app(store: Store | None = None, *, settings: Settings | None = None) 
         ]
     )
     app.include_router(api_router)
-    return app
+    app.include_router(tokens_router)
+    return require_tokens(app, store=store, enabled=auth, refresh_s=settings.auth_refresh_seconds)
 
 
 def _json(value: object, status: int = 200) -> Response:
@@ -144,3 +149,8 @@ async def metrics_route(request: Request) -> Response:
 def app_from_settings() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``inprod serve --workers N``)."""
     return create_app()
+
+
+def app_with_auth_from_settings() -> FastAPI:
+    """Factory for ``inprod serve --workers N`` with auth on."""
+    return create_app(auth=True)

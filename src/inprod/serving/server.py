@@ -15,8 +15,12 @@ def run(
     port: int = DEFAULT_PORT,
     workers: int = 1,
     log_level: str = "info",
+    auth: bool = False,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight requests, flush logs."""
+    """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight requests, flush logs.
+
+    ``auth``: every request to /v1, /v2 and /api needs a bearer token (see serving/auth.py).
+    """
     import uvicorn
 
     logging.basicConfig(
@@ -32,10 +36,9 @@ def run(
         loop="uvloop",
     )
     if workers > 1:
-        uvicorn.run(
-            "inprod.serving.app:app_from_settings", factory=True, workers=workers, **options
-        )
+        factory = "app_with_auth_from_settings" if auth else "app_from_settings"
+        uvicorn.run(f"inprod.serving.app:{factory}", factory=True, workers=workers, **options)
     else:
         from .app import create_app
 
-        uvicorn.run(create_app(), **options)
+        uvicorn.run(create_app(auth=auth), **options)
