@@ -12,6 +12,7 @@ def test_all_exports_are_sorted_and_resolve() -> None:
     assert inprod.__all__ == sorted(inprod.__all__)
     assert inprod.__all__ == [
         "ArtifactStore",
+        "Client",
         "InprodError",
         "Settings",
         "Store",

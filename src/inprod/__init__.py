@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 # public name -> (module, attribute or None for the module itself)
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "ArtifactStore": ("inprod.artifacts", "ArtifactStore"),
+    "Client": ("inprod.client", "Client"),
     "InprodError": ("inprod.errors", "InprodError"),
     "Settings": ("inprod.config", "Settings"),
     "Store": ("inprod.store", "Store"),
