@@ -99,20 +99,6 @@ def bench_logging_postgres(url: str, points: int, artifacts: Path) -> None:
         admin.dispose()
 
 
-# What ``inprod runs list`` costs if the CLI's main() froze the garbage collector before the
-# interpreter exits: the final collection then skips the ~10^5 objects SQLAlchemy and Rich
-# built, which otherwise costs ~0.15 s of a 0.6 s command on this machine.
-FREEZE_AT_EXIT = """
-import gc, sys
-sys.argv = ["inprod", "runs", "list"]
-from inprod.cli import main
-try:
-    main()
-finally:
-    gc.freeze()
-"""
-
-
 def fill_runs(store: Store, count: int) -> None:
     """``count`` realistic run rows, inserted directly (start_run would spend its time in git)."""
     rng = random.Random(7)
@@ -209,7 +195,6 @@ def main() -> None:
         imports = timed([sys.executable, "-c", IMPORT_FLOOR], env, Path(tmp))
         listing = timed_cli(["runs", "list"], env, Path(tmp))
         as_json = timed_cli(["runs", "list", "--json"], env, Path(tmp))
-        frozen = timed([sys.executable, "-c", FREEZE_AT_EXIT], env, Path(tmp))
         print(f"inprod --help               best {floor:.3f} s (CLI start-up)")
         print(
             f"imports only                best {imports:.3f} s (CLI + SQLAlchemy + tables + typer"
@@ -217,7 +202,6 @@ def main() -> None:
         print("                                         parameter coercion; no query)")
         print(f"inprod runs list            best {listing:.3f} s")
         print(f"inprod runs list --json     best {as_json:.3f} s")
-        print(f"runs list, gc.freeze() at exit  best {frozen:.3f} s (proposed: cli main)")
         verdict = "OK" if listing < LIST_GOAL_S else f"OVER the {LIST_GOAL_S} s goal"
         print(f"goal: inprod runs list < {LIST_GOAL_S} s with {args.runs:,} runs -> {verdict}")
 

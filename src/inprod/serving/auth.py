@@ -21,7 +21,6 @@ what a lower one may):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 from typing import Any, TypeVar
@@ -33,7 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InvalidInput
 from ..store import Store
 from ..tokens import Grant, active_grants, hash_secret, looks_like_secret, role_allows
-from .http_errors import error_response
+from .http_errors import as_v2_error, error_response
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,12 @@ class TokenGuard:
         self.store = store
         self.refresh_s = refresh_s
         self.grants: dict[str, Grant] = {}
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._periodic = Periodic(
+            self.refresh,
+            refresh_s,
+            failure="re-reading tokens from the store failed; keeping the known ones",
+        )
 
     async def refresh(self) -> None:
         """Re-read the active tokens (one read at a time, so an older read never wins)."""
@@ -115,22 +119,10 @@ class TokenGuard:
                     "auth is on and there are no tokens: every request to /v1, /v2 and /api will "
                     "be refused; create one with 'inprod tokens create --role admin'"
                 )
-        self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("re-reading tokens from the store failed; keeping the known ones")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
     def check(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Response | None:
         """None when the request may go on; else the 401 or 403 response to send."""
@@ -200,6 +192,8 @@ class BearerAuth:
             await send({"type": "websocket.close", "code": 1008})
         else:
             log.debug("refused %s %s: %s", method, scope["path"], refusal.status_code)
+            if scope["path"].startswith("/v2/"):
+                refusal = as_v2_error(refusal)  # V2 clients read "error" as a string
             await refusal(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -53,3 +54,15 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
     message = first.get("msg", "invalid request")
     return error_response(422, "InvalidInput", f"{where or 'request'}: {message}", where)
+
+
+def as_v2_error(response: Response) -> Response:
+    """Our error body in the Open Inference Protocol's shape, ``{"error": "<message>", ...}``:
+    tritonclient and KServe clients read ``error`` as a string."""
+    error = orjson.loads(response.body)["error"]
+    body = {"error": error.pop("message"), **error}
+    v2 = Response(dumps(body), status_code=response.status_code, media_type="application/json")
+    for key, value in response.headers.items():
+        if key.lower() == "www-authenticate":
+            v2.headers[key] = value
+    return v2

@@ -9,7 +9,6 @@ before it takes traffic; the old one keeps serving until the swap, and the swap 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from ..flavors import Predictor
 from ..store import Store
 from .batching import MicroBatcher
 from .metrics import ServerMetrics
+from .periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +56,17 @@ class ServingRuntime:
     refresh_s: float = DEFAULT_REFRESH_S
     endpoints: dict[str, ServedEndpoint] = field(default_factory=dict)
     _hosts: dict[tuple[str, int, int, float], ModelHost] = field(default_factory=dict)
-    _task: asyncio.Task | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _periodic: Periodic | None = None
 
     async def start(self) -> None:
         await self.refresh()
-        if self.refresh_s > 0:
-            self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception(
-                    "refreshing endpoints from the store failed; keeping the current ones"
-                )
+        self._periodic = Periodic(
+            self.refresh,
+            self.refresh_s,
+            failure="refreshing endpoints from the store failed; keeping the current ones",
+        )
+        self._periodic.start()
 
     async def refresh(self) -> None:
         """Re-read endpoints and aliases; load new versions, then swap them in."""
@@ -140,10 +134,8 @@ class ServingRuntime:
         return all(e.host is not None for e in self.endpoints.values())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._periodic is not None:
+            await self._periodic.stop()
         for host in self._hosts.values():
             await asyncio.to_thread(host.batcher.close)
         self._hosts.clear()
