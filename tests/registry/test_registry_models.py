@@ -279,7 +279,7 @@ def test_convert_to_onnx_registers_a_faithful_new_version(store, insert_run, log
     assert converted.signature == models.get("m@1", store=store).signature
     batch = models.load("m@2", store=store).predict(X)
     np.testing.assert_allclose(batch.probabilities, logreg.predict_proba(X), atol=1e-5)
-    with pytest.raises(InvalidInput, match="is an .onnx. model; only scikit-learn"):
+    with pytest.raises(InvalidInput, match=r"is an 'onnx' model; only scikit-learn"):
         models.convert_to_onnx("m@2", store=store)
 
 
