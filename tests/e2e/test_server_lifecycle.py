@@ -120,3 +120,16 @@ def _errors(api: httpx.Client) -> None:
     dup = api.post("/endpoints", json={"name": "tiny", "model": "tiny@1"})
     assert dup.status_code == 409
     assert api.get("/endpoints/nope").status_code == 404
+
+
+def test_several_workers_share_the_port_and_log_every_prediction(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", str(tmp_path / "artifacts"))
+    register_models(store)
+    with run_server(store, tmp_path / "home", "--workers", "2") as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for _ in range(40):
+                r = client.post("/v1/endpoints/tiny/predict", json={"instances": [[0.0] * 20]})
+                assert r.status_code == 200
+        assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert predictions.count("tiny", store=store) == 40
+    store.close()
