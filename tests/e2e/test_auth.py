@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from e2e_server import HERE, INPROD, Server, register_models, run_server, server_env
 
-from conftest import HERE, INPROD, Server, register_models, run_server, server_env
 from inprod import tokens
 from inprod.store import Store
 

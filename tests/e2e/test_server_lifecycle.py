@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from e2e_server import register_models, run_server
 from sklearn.linear_model import LogisticRegression
 
-from conftest import register_models, run_server
 from inprod import models, predictions
 from inprod.store import Store
 

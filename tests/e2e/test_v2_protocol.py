@@ -17,13 +17,13 @@ import orjson
 import pandas as pd
 import pytest
 import tritonclient.http as triton
+from e2e_server import Server, register_models, run_server
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tritonclient.utils import InferenceServerException
 
-from conftest import Server, register_models, run_server
 from inprod import endpoints, models, predictions
 from inprod.errors import InprodError
 from inprod.flavors import PredictionBatch, Signature

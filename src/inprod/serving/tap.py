@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CAPACITY = 100_000
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 DEFAULT_FLUSH_ROWS = 2_000
+_INSERT = insert(Prediction.__table__)
 _COLUMNS = (
     "id",
     "time",
@@ -120,9 +121,9 @@ class PredictionLog:
                 n = min(len(self._buffer), 5_000)
                 rows = [self._buffer.popleft() for _ in range(n)]
                 try:
-                    with self.store.session() as s:
-                        s.execute(
-                            insert(Prediction), [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+                    with self.store.session() as s:  # Core executemany: no ORM bookkeeping
+                        s.connection().execute(
+                            _INSERT, [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
                         )
                 except BaseException:
                     self._buffer.extendleft(reversed(rows))  # keep them, in order, for a retry

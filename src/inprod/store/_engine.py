@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +20,13 @@ from ..config import mask_url
 from ..errors import InvalidInput
 
 SQLITE_BUSY_TIMEOUT_S = 60
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def json_dumps(value: Any) -> str:
+    """orjson for JSON columns: several times faster than the standard library on the
+    prediction log's write path, and it also takes numpy values."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
 
 def make_engine(url: str) -> Engine:
@@ -40,7 +48,12 @@ def make_engine(url: str) -> Engine:
                 f"store URL uses driver {parsed.drivername!r}; inprod talks to PostgreSQL through "
                 "psycopg 3: use postgresql+psycopg://..."
             )
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10},
+            json_serializer=json_dumps,
+        )
     raise InvalidInput(
         f"store URL {mask_url(url)!r} names backend {backend!r}; "
         "inprod supports sqlite:/// and postgresql+psycopg://"
@@ -62,7 +75,9 @@ def _sqlite_engine(parsed: Any) -> Engine:
             f"cannot create the folder {path.parent} for the SQLite store: {exc.strerror}; "
             "set INPROD_HOME or INPROD_STORE_URL to a writable place"
         ) from exc
-    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    engine = create_engine(
+        parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, json_serializer=json_dumps
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
