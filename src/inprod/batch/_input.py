@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ..data.readers import first_line, ragged_line
 from ..errors import InvalidInput, NotFound
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -191,25 +192,6 @@ def _parquet_errors(path: Path) -> Iterator[None]:
         ) from None
 
 
-def ragged_line(path: Path) -> str | None:
-    """Which line has a different number of fields than the header (None if none found)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return None
-        try:
-            for row in reader:
-                if row and len(row) != len(header):
-                    return (
-                        f"line {reader.line_num} has {len(row)} fields but the header has "
-                        f"{len(header)}"
-                    )
-        except csv.Error:
-            return f"line {reader.line_num + 1} cannot be parsed as CSV; check its quotes"
-    return None
-
-
 def _header_name(path: Path, index: int) -> str:
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         header = next(csv.reader(fh), [])
@@ -226,8 +208,3 @@ def _check_unique(path: Path, names: Sequence[str]) -> None:
                 field="input",
             )
         seen.add(name)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -83,7 +83,7 @@ def _read_parquet(path: Path, shown: str) -> pa.Table:
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(
-            f"{shown} is not a readable Parquet file ({_first_line(exc)}); check that it was "
+            f"{shown} is not a readable Parquet file ({first_line(exc)}); check that it was "
             "written as Parquet and copied completely, or give it a .csv extension if it is CSV",
             field="path",
         ) from None
@@ -96,7 +96,7 @@ def _read_csv(path: Path, shown: str) -> pa.Table:
     try:
         table = pcsv.read_csv(path, parse_options=pcsv.ParseOptions(newlines_in_values=True))
     except pa.ArrowInvalid as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         if "Empty CSV file" in message:
             raise InvalidInput(
                 f"{shown} is empty; give a CSV file with a header row and data"
@@ -105,7 +105,7 @@ def _read_csv(path: Path, shown: str) -> pa.Table:
             raise InvalidInput(_ragged_row_message(path, shown) or f"{shown}: {message}") from None
         raise InvalidInput(f"{shown} is not a readable CSV file: {message}") from None
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"cannot read {shown} as CSV: {_first_line(exc)}") from None
+        raise InvalidInput(f"cannot read {shown} as CSV: {first_line(exc)}") from None
     for field in table.schema:
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             raise InvalidInput(
@@ -115,8 +115,11 @@ def _read_csv(path: Path, shown: str) -> pa.Table:
     return table
 
 
-def _ragged_row_message(path: Path, shown: str) -> str | None:
-    """Name the first line whose field count differs from the header's (None if none found)."""
+def ragged_line(path: Path) -> str | None:
+    """Describe the first line whose field count differs from the header's (None if none).
+
+    Shared by dataset reading and batch scoring: pyarrow's own message names no line.
+    """
     with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -129,15 +132,21 @@ def _ragged_row_message(path: Path, shown: str) -> str | None:
             except StopIteration:
                 return None
             except csv.Error:
-                return f"{shown}: line {line} cannot be parsed as CSV; check its quotes"
+                return f"line {line} cannot be parsed as CSV; check its quotes"
             if row and len(row) != len(header):
-                return (
-                    f"{shown}: line {line} has {len(row)} fields but the header has "
-                    f"{len(header)}; fix that row (an unquoted comma or a missing value?) "
-                    "and add the file again"
-                )
+                return f"line {line} has {len(row)} fields but the header has {len(header)}"
 
 
-def _first_line(exc: BaseException) -> str:
+def _ragged_row_message(path: Path, shown: str) -> str | None:
+    where = ragged_line(path)
+    if where is None:
+        return None
+    if "fields" in where:
+        where += "; fix that row (an unquoted comma or a missing value?) and add the file again"
+    return f"{shown}: {where}"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line: pyarrow's messages run on with internals."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
