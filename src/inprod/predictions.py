@@ -165,7 +165,7 @@ def export(
             else:
                 for r, rec in zip(rows, records, strict=True):
                     r["time"] = rec.time
-                table = pa.Table.from_pylist(rows, schema=EXPORT_SCHEMA())
+                table = pa.Table.from_pylist(rows, schema=_export_schema())
                 if writer is None:
                     writer = _writer(format, tmp, table.schema)
                 if format == "parquet":
@@ -186,7 +186,8 @@ def export(
     return total
 
 
-def EXPORT_SCHEMA() -> Any:
+def _export_schema() -> Any:
+    """Fixed column types, so every chunk of an export has one schema (pyarrow loads late)."""
     import pyarrow as pa
 
     text = pa.string()

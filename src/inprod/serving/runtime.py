@@ -147,10 +147,6 @@ class ServingRuntime:
                 del self._hosts[key]
                 host.batcher.close()
 
-    @property
-    def ready(self) -> bool:
-        return all(e.host is not None for e in self.endpoints.values())
-
     async def stop(self) -> None:
         if self._periodic is not None:
             await self._periodic.stop()
