@@ -49,3 +49,16 @@ def test_a_version_compared_with_itself_has_no_changes(store: Store, table_file)
     d = datasets.diff("sensors@1", "sensors", store=store)
     assert d.same_content and not d.changed
     assert d.stat_changes == [] and d.columns_added == [] and d.type_changes == []
+
+
+def test_diff_names_columns_whose_declared_role_changed(store, tmp_path) -> None:
+    from inprod import datasets
+
+    path = tmp_path / "phones.csv"
+    path.write_text("brightness,label,factory\n0.4,ok,A\n0.2,scratch,B\n")
+    datasets.add("phones", path, label_columns=["label"], store=store)
+    datasets.add("phones", path, label_columns=["label"], metadata_columns=["factory"], store=store)
+    d = datasets.diff("phones@1", "phones@2", store=store)
+    assert d.changed and not d.same_content
+    assert [(r.column, r.a, r.b) for r in d.role_changes] == [("factory", None, "metadata")]
+    assert d.to_dict()["role_changes"] == [{"column": "factory", "a": None, "b": "metadata"}]

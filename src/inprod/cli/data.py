@@ -185,6 +185,12 @@ def diff(
         console.print("columns added: " + escape(", ".join(d.columns_added)), highlight=False)
     if d.columns_removed:
         console.print("columns removed: " + escape(", ".join(d.columns_removed)), highlight=False)
+    if d.role_changes:
+        print_table(
+            ["column", "role in a", "role in b"],
+            [(escape(r.column), r.a or "-", r.b or "-") for r in d.role_changes],
+            title="declared roles that changed",
+        )
     if d.type_changes:
         print_table(
             ["column", "type in a", "type in b"],

@@ -26,6 +26,9 @@ class _Version(Protocol):
     row_count: int
     schema: dict[str, Any]
     profile: dict[str, Any]
+    label_columns: list[str]
+    metadata_columns: list[str]
+    image_column: str | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,15 @@ class StatChange:
 
 
 @dataclass(frozen=True)
+class RoleChange:
+    """A column declared differently: ``label``, ``metadata``, ``image`` or None (plain)."""
+
+    column: str
+    a: str | None
+    b: str | None
+
+
+@dataclass(frozen=True)
 class CategoryChange:
     column: str
     added: list[Any]
@@ -75,6 +87,7 @@ class DatasetDiff:
     type_changes: list[TypeChange] = field(default_factory=list)
     stat_changes: list[StatChange] = field(default_factory=list)
     category_changes: list[CategoryChange] = field(default_factory=list)
+    role_changes: list[RoleChange] = field(default_factory=list)
 
     @property
     def row_count_change(self) -> int:
@@ -89,6 +102,7 @@ class DatasetDiff:
             or self.type_changes
             or self.stat_changes
             or self.category_changes
+            or self.role_changes
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +115,7 @@ class DatasetDiff:
 
 def compare(a: _Version, b: _Version) -> DatasetDiff:
     cols_a, cols_b = columns_of(a.schema), columns_of(b.schema)
+    roles_a, roles_b = _roles(a), _roles(b)
     stats_a = a.profile.get("columns", {})
     stats_b = b.profile.get("columns", {})
     types: list[TypeChange] = []
@@ -134,7 +149,20 @@ def compare(a: _Version, b: _Version) -> DatasetDiff:
         type_changes=types,
         stat_changes=stats,
         category_changes=categories,
+        role_changes=[
+            RoleChange(c, roles_a.get(c), roles_b.get(c))
+            for c in dict.fromkeys([*cols_a, *cols_b])
+            if c in cols_a and c in cols_b and roles_a.get(c) != roles_b.get(c)
+        ],
     )
+
+
+def _roles(v: _Version) -> dict[str, str]:
+    roles = {c: "label" for c in v.label_columns}
+    roles.update({c: "metadata" for c in v.metadata_columns})
+    if v.image_column:
+        roles[v.image_column] = "image"
+    return roles
 
 
 def _lookup(stats: dict[str, Any], key: str) -> Any:
