@@ -57,13 +57,15 @@ class ServerMetrics:
         self._children: dict[tuple, tuple] = {}
 
     def for_version(self, endpoint: str, version: str) -> tuple:
-        """(latency histogram child, instances counter child) for one endpoint and version."""
+        """(latency histogram, instances counter, 200-requests counter) children for one endpoint
+        and version: the three a successful prediction updates."""
         key = (endpoint, version)
         child = self._children.get(key)
         if child is None:
             child = (
                 self.latency.labels(endpoint, version),
                 self.instances.labels(endpoint, version),
+                self.requests.labels(endpoint, version, "200"),
             )
             self._children[key] = child
         return child

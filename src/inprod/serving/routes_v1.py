@@ -156,11 +156,11 @@ def data_plane(wire: Wire) -> Handler:
         rows = response_rows(result)
         ids = [new_id() for _ in rows]
         body = encode(served, host, result, rows, ids, context)
-        latency_child, instances_child = served.metric_children
+        latency_child, instances_child, ok_child = served.metric_children
         elapsed = time.perf_counter() - started
         latency_child.observe(elapsed)
         instances_child.inc(len(rows))
-        metrics.requests.labels(name, host.ref, "200").inc()
+        ok_child.inc()
         _log(
             state, served, host, instances, rows, request_key, trace_id, started, None, ids, elapsed
         )
