@@ -255,7 +255,9 @@ class ModelAlias(Base):
 
 
 class Endpoint(Base):
-    """The stable name clients call; what it serves is its model reference (later: its plan)."""
+    """The stable name clients call. ``model_ref`` is its primary; ``plan`` and ``state`` are its
+    deployment plan (inprod/rollout/plan.py); ``revision`` grows by one with every plan change so
+    a replica can tell cheaply whether it is behind."""
 
     __tablename__ = "endpoints"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -266,6 +268,11 @@ class Endpoint(Base):
     #  "redact": ["field", ...], "max_instances": 1000}
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     description: Mapped[str] = mapped_column(Text, default="")
+    # {"candidate": {...} | null, "previous": {...} | null, "automation": {...}}
+    plan: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # stable | shadowing | ramping | paused | promoted | rolled_back | aborted
+    state: Mapped[str] = mapped_column(String(20), default="stable")
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -290,6 +297,8 @@ class Prediction(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="ok")
     error_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # a shadow's answer points at the primary prediction it copies (same request, other version)
+    primary_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class Feedback(Base):
@@ -333,3 +342,46 @@ class BatchJob(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReviewTask(Base):
+    """A prediction waiting for a human: why it was sent, who holds it (with a lease) and the
+    decision. Written by the server's log writer with the prediction; the decision is committed
+    before the reviewer hears "done"."""
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (Index("ix_review_tasks_status_created", "status", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(String(32), index=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    # low_confidence | disagreement | audit | human | shadow
+    reason: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | claimed | decided
+    inputs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    outputs: Mapped[Any] = mapped_column(JSONType, nullable=True)  # the model's answer, if any
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Annotation(Base):
+    """One label given to one example by one labeler; many per example. Agreement and consensus
+    derive from these. ``example_id`` is a dataset row key or, for review decisions, the
+    prediction id."""
+
+    __tablename__ = "annotations"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dataset: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    example_id: Mapped[str] = mapped_column(String(200), index=True)
+    labeler: Mapped[str] = mapped_column(String(200))
+    label: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    source: Mapped[str] = mapped_column(String(50), default="import")  # import | review
+    prediction_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,0 +1,1 @@
+"""Safe deployment: deployment plans as state machines, gates, the rollout controller."""
