@@ -64,12 +64,26 @@ SPECS: tuple[SettingSpec, ...] = (
         "how often a server with auth on re-reads tokens; a revoked token works at most this long",
         cast=float,
     ),
+    SettingSpec(
+        "rollout_tick_seconds",
+        "INPROD_ROLLOUT_TICK_SECONDS",
+        "how often the rollout controller judges canary gates (0 turns it off in this server)",
+        cast=float,
+    ),
+    SettingSpec(
+        "review_lease_seconds",
+        "INPROD_REVIEW_LEASE_SECONDS",
+        "how long a claimed review task stays with its reviewer before others may take it",
+        cast=float,
+    ),
 )
 DEFAULTS: dict[str, Any] = {
     "max_body_bytes": 10 * 1024 * 1024,
     "log_buffer_capacity": 100_000,
     "refresh_seconds": 5.0,
     "auth_refresh_seconds": 2.0,
+    "rollout_tick_seconds": 2.0,
+    "review_lease_seconds": 300.0,
 }
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -85,6 +99,8 @@ class Settings:
     log_buffer_capacity: int = DEFAULTS["log_buffer_capacity"]
     refresh_seconds: float = DEFAULTS["refresh_seconds"]
     auth_refresh_seconds: float = DEFAULTS["auth_refresh_seconds"]
+    rollout_tick_seconds: float = DEFAULTS["rollout_tick_seconds"]
+    review_lease_seconds: float = DEFAULTS["review_lease_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 

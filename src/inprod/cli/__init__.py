@@ -11,16 +11,19 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import InprodError
+from . import automation as automation_cmd
 from . import batch as batch_cmd
 from . import config as config_cmd
 from . import data as data_cmd
 from . import db as db_cmd
+from . import deploy as deploy_cmd
 from . import endpoints as endpoints_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
 from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd
+from . import review as review_cmd
 from . import runs as runs_cmd
 from . import serve as serve_cmd
 from . import tokens as tokens_cmd
@@ -56,6 +59,10 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(endpoints_cmd.app, name="endpoints")
 app.add_typer(predictions_cmd.app, name="predictions")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(deploy_cmd.app, name="deploy")
+app.add_typer(automation_cmd.app, name="automation")
+app.add_typer(review_cmd.app, name="review")
+app.command("rollback")(deploy_cmd.rollback)
 app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)
 app.command("quickstart")(quickstart_cmd.quickstart)

@@ -125,6 +125,7 @@ def canary(
 
     def mutate(s: Session, row: Endpoint, plan: DeploymentPlan) -> DeploymentPlan:
         cand = _candidate(s, row, model, role="canary")
+        now = utcnow().isoformat()
         cand = Candidate(
             **{
                 **cand.__dict__,
@@ -132,7 +133,8 @@ def canary(
                 "interval_s": interval_s,
                 "gates": gate_list,
                 "min_requests": min_requests,
-                "step_started_at": utcnow().isoformat(),
+                "step_started_at": now,
+                "started_at": now,
             }
         )
         return plan.with_(state="ramping", candidate=cand)

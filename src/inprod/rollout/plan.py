@@ -115,6 +115,7 @@ class Candidate:
     gates: tuple[str, ...] = ()
     min_requests: int = DEFAULT_MIN_REQUESTS
     step_started_at: str | None = None  # ISO time the current step began
+    started_at: str | None = None  # ISO time the rollout began (the champion's gate window)
     salt: str = ""  # mixes the request key hash, so each rollout splits keys afresh
 
     @property

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import InprodError
+from ..rollout.controller import RolloutController
 from ..store import Store
 from .auth import guard_of
 from .auth import wrap as require_tokens
@@ -38,6 +39,8 @@ from .http_errors import (
 )
 from .metrics import ServerMetrics
 from .routes_api import router as api_router
+from .routes_review import router as review_router
+from .routes_rollout import router as rollout_router
 from .routes_tokens import router as tokens_router
 from .routes_v1 import feedback, predict
 from .routes_v2 import routes as v2_routes
@@ -61,6 +64,7 @@ class ServerState:
     tap: PredictionLog
     metrics: ServerMetrics
     max_body_bytes: int
+    controller: RolloutController
 
 
 def create_app(
@@ -79,7 +83,10 @@ def create_app(
     metrics.log_capacity.set(settings.log_buffer_capacity)
     metrics.log_buffer.set_function(lambda: len(tap))
     runtime = ServingRuntime(store, metrics, refresh_s=settings.refresh_seconds)
-    state = ServerState(store, settings, runtime, tap, metrics, settings.max_body_bytes)
+    controller = RolloutController(
+        store, tick_s=settings.rollout_tick_seconds, on_change=runtime.refresh
+    )
+    state = ServerState(store, settings, runtime, tap, metrics, settings.max_body_bytes, controller)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,10 +95,12 @@ def create_app(
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         tap.start()
         await runtime.start()
+        await controller.start()
         log.info("serving %d endpoint(s)", len(runtime.endpoints))
         try:
             yield
         finally:
+            await controller.stop()
             await runtime.stop()
             await asyncio.to_thread(tap.close)
             sys.setswitchinterval(previous_switch)
@@ -122,6 +131,8 @@ def create_app(
     )
     app.include_router(api_router)
     app.include_router(tokens_router)
+    app.include_router(rollout_router)
+    app.include_router(review_router)
     app = require_tokens(app, store=store, enabled=auth, refresh_s=settings.auth_refresh_seconds)
     return PredictFastPath(app)  # type: ignore[return-value]
 
