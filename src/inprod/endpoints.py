@@ -24,6 +24,7 @@ DEFAULT_MAX_WAIT_MS = 0.0
 DEFAULT_TIMEOUT_MS = 10_000.0
 DEFAULT_SAMPLE_RATE = 1.0
 DEFAULT_MAX_INSTANCES = 1000
+REDACTED = "[redacted]"  # what the prediction log holds in place of a redacted field
 
 
 @dataclass(frozen=True)

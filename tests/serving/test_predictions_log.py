@@ -22,7 +22,7 @@ def _row(i: int, endpoint: str = "phone-inspector") -> tuple:
     return (
         uuid.UUID(int=i + 1).hex, T0 + timedelta(seconds=i), endpoint, "tiny", 1, "primary", None,
         f"station-{i % 3}", None, [0.1 * i, 0.2], {"output": i % 2, "confidence": 0.9},
-        0.9, 1.5, "ok", None,
+        0.9, 1.5, "ok", None, None,
     )  # fmt: skip
 
 

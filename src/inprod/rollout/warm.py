@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from ..endpoints import REDACTED
 from ..errors import InvalidInput
 from ..flavors import Predictor
 from ..store import Store, get_store
@@ -73,6 +74,11 @@ def health_check(predictor: Predictor, instances: list[Any], *, ref: str) -> Non
         )
 
 
+def replayable(instances: list[Any]) -> bool:
+    """False when the log redacted a field: such inputs cannot be sent to a model again."""
+    return not any(isinstance(i, dict) and REDACTED in i.values() for i in instances)
+
+
 def warm_check(endpoint: str, model: str, *, store: Store | None = None) -> str:
     """Load ``model`` and health-check it on ``endpoint``'s latest inputs; says what was checked."""
     from ..registry import models
@@ -80,9 +86,10 @@ def warm_check(endpoint: str, model: str, *, store: Store | None = None) -> str:
     store = get_store(store)
     predictor = models.load(model, store=store)
     instances = sample_inputs(endpoint, store=store)
-    if any("[redacted]" in (i.values() if isinstance(i, dict) else ()) for i in instances):
-        instances = []  # redacted inputs cannot be replayed
-    health_check(predictor, instances, ref=model)
+    if replayable(instances):
+        health_check(predictor, instances, ref=model)
+    else:
+        instances = []
     if not instances:
         log.info("%s: loaded; no logged inputs of %s to check it with", model, endpoint)
         return "loaded (no logged inputs to check with)"

@@ -38,6 +38,7 @@ from .http_errors import (
     validation_error_handler,
 )
 from .metrics import ServerMetrics
+from .plan_watch import PlanWatcher
 from .routes_api import router as api_router
 from .routes_review import router as review_router
 from .routes_rollout import router as rollout_router
@@ -45,6 +46,7 @@ from .routes_tokens import router as tokens_router
 from .routes_v1 import feedback, predict
 from .routes_v2 import routes as v2_routes
 from .runtime import ServingRuntime
+from .shadow import ShadowRunner
 from .tap import PredictionLog
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class ServerState:
     metrics: ServerMetrics
     max_body_bytes: int
     controller: RolloutController
+    shadow: ShadowRunner
+    plan_watch: PlanWatcher
 
 
 def create_app(
@@ -86,7 +90,10 @@ def create_app(
     controller = RolloutController(
         store, tick_s=settings.rollout_tick_seconds, on_change=runtime.refresh
     )
-    state = ServerState(store, settings, runtime, tap, metrics, settings.max_body_bytes, controller)
+    state = ServerState(
+        store, settings, runtime, tap, metrics, settings.max_body_bytes, controller,
+        ShadowRunner(tap, metrics), PlanWatcher(store, runtime.refresh),
+    )  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,12 +102,15 @@ def create_app(
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         tap.start()
         await runtime.start()
+        await state.plan_watch.start()
         await controller.start()
         log.info("serving %d endpoint(s)", len(runtime.endpoints))
         try:
             yield
         finally:
             await controller.stop()
+            await state.plan_watch.stop()
+            await state.shadow.stop()
             await runtime.stop()
             await asyncio.to_thread(tap.close)
             sys.setswitchinterval(previous_switch)

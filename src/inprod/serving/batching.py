@@ -194,5 +194,10 @@ class MicroBatcher:
         self._pending_rows -= rows
         return items
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no model call running."""
+        return not self._running and not self._pending
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)

@@ -54,6 +54,14 @@ class ServerMetrics:
         self.log_written = Counter(
             "inprod_log_written", "Prediction records written to the store.", registry=r
         )
+        self.shadow_requests = Counter(
+            "inprod_shadow_requests", "Shadow copies answered, by endpoint and outcome (ok|error).",
+            ["endpoint", "outcome"], registry=r,
+        )  # fmt: skip
+        self.shadow_skipped = Counter(
+            "inprod_shadow_skipped", "Shadow copies skipped because too many were running.",
+            ["endpoint"], registry=r,
+        )  # fmt: skip
         self._children: dict[tuple, tuple] = {}
 
     def for_version(self, endpoint: str, version: str) -> tuple:

@@ -92,4 +92,20 @@ def _with_live(state: Any, info: dict[str, Any]) -> dict[str, Any]:
     served = state.runtime.endpoints.get(info["name"])
     info["serving"] = None if served is None or served.host is None else served.host.ref
     info["error"] = None if served is None else served.error
+    info["live"] = None if served is None else _live_plan(served)
     return info
+
+
+def _live_plan(served: Any) -> dict[str, Any]:
+    """What this server applies now (it may lag the store by up to a second)."""
+    return {
+        "revision": served.revision,
+        "state": served.state,
+        "primary": None if served.host is None else served.host.ref,
+        "candidate": None if served.candidate is None else served.candidate.ref,
+        "candidate_role": served.candidate_role,
+        "canary_weight": served.canary_weight,
+        "previous": None if served.previous is None else served.previous.ref,
+        "automation": served.automation.mode,
+        "problems": list(served.problems),
+    }

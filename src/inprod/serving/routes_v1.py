@@ -4,26 +4,27 @@ Written against Starlette directly (not FastAPI's dependency layer): this is the
 every microsecond here is measured in benchmarks/serving.
 
 :func:`data_plane` is the one prediction handler of every protocol: endpoint lookup, body limits,
-the batcher with the endpoint's timeout (504), model failures (500 with an error id), metrics and
-the prediction log. A protocol is a :class:`Wire` — how to check, decode and encode — so V1 here
-and Open Inference Protocol V2 (routes_v2.py) behave the same way by construction.
+routing by the endpoint's deployment plan (canary split, degrees of automation, shadow copies
+after the response; see routing.py and shadow.py), the batcher with the endpoint's timeout (504),
+model failures (500 with an error id), metrics and the prediction log. A protocol is a
+:class:`Wire` — how to check, decode and encode — so V1 here and Open Inference Protocol V2
+(routes_v2.py) behave the same way by construction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..endpoints import EndpointSettings
-from ..errors import InprodError, NotFound, PayloadTooLarge, suggest
+from ..errors import Conflict, InprodError, NotFound, PayloadTooLarge, suggest
 from ..flavors import PredictionBatch, Signature
 from .codec import (
     check_content_type,
@@ -34,13 +35,13 @@ from .codec import (
     to_model_input,
 )
 from .http_errors import error_response, from_exception, internal_error
+from .records import log_predictions, new_id
+from .routing import client_rows, goes_to_canary
 from .tap import now
 
 if TYPE_CHECKING:
     from .app import ServerState
     from .runtime import ModelHost, ServedEndpoint
-
-REDACTED = "[redacted]"
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -53,13 +54,16 @@ class Wire:
     ``decode(payload, signature, settings)`` returns ``(model input, instances, context)``:
     the batch for the model, one loggable value per instance (its length is the row count) and
     whatever ``encode`` needs later. ``encode(served, host, result, rows, ids, context)`` gives
-    the response body; ``rows`` are the logged per-instance outputs, ``ids`` the prediction ids.
+    the response body; ``rows`` are the per-instance answers for the client, ``ids`` the
+    prediction ids. ``reviews``: whether the protocol can say "needs review" (V2's tensors
+    cannot, so V2 serves only endpoints whose model decides alone).
     """
 
     name: str
     check: Callable[[Request, ServedEndpoint], None]
     decode: Callable[[Any, Signature, EndpointSettings], tuple[Any, list[Any], Any]]
     encode: Callable[..., bytes]
+    reviews: bool = True
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -79,15 +83,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def new_id() -> str:
-    """``uuid.uuid4().hex`` without building a UUID object: a random RFC 4122 version-4 id in
-    32 hex digits, about 1 µs cheaper per prediction on the hot path."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
-
-
 def unknown_endpoint(state: ServerState, name: str) -> NotFound:
     known = state.runtime.endpoints.keys()
     return NotFound(f"no endpoint {name!r}; {suggest(name, known, what='endpoints')}")
@@ -99,15 +94,17 @@ def unavailable(served: ServedEndpoint) -> Response:
     )
 
 
-def _redact(row: Any, fields: tuple[str, ...]) -> Any:
-    if not fields or not isinstance(row, dict):
-        return row
-    return {k: (REDACTED if k in fields else v) for k, v in row.items()}
+def _needs_v1(served: ServedEndpoint) -> Conflict:
+    return Conflict(
+        f"endpoint {served.name!r} runs with automation {served.automation.mode!r}, whose "
+        f"answers (suggestions, needs_review) only the REST API can carry; call "
+        f"POST /v1/endpoints/{served.name}/predict"
+    )
 
 
 def data_plane(wire: Wire) -> Handler:
     """The request handler for ``wire``: the path must hold ``{name}``, the endpoint's name."""
-    check, decode, encode = wire.check, wire.decode, wire.encode
+    check, decode, encode, reviews = wire.check, wire.decode, wire.encode, wire.reviews
 
     async def handle(request: Request) -> Response:
         started = time.perf_counter()
@@ -121,7 +118,10 @@ def data_plane(wire: Wire) -> Handler:
             return unavailable(served)
         settings = served.settings
         metrics = state.metrics
+        mode = served.automation.mode
         try:
+            if mode != "full" and not reviews:
+                raise _needs_v1(served)
             check(request, served)
             batch, instances, context = decode(
                 parse_json(await read_body(request, state.max_body_bytes)),
@@ -134,6 +134,12 @@ def data_plane(wire: Wire) -> Handler:
         headers = request.headers
         request_key = headers.get("x-request-key")
         trace_id = headers.get("x-trace-id") or _trace_from_traceparent(headers.get("traceparent"))
+        role, children = "primary", served.metric_children
+        if served.canary_cut and goes_to_canary(served, request_key):
+            host, role, children = served.candidate, "canary", served.candidate_children
+        if mode == "human":
+            return _for_humans(state, served, host, instances, request_key, trace_id, started)
+        host.inflight += 1
         try:
             async with asyncio.timeout(settings.timeout_ms / 1000.0):
                 result = await host.batcher.submit(batch, len(instances))
@@ -151,23 +157,64 @@ def data_plane(wire: Wire) -> Handler:
             error_id, response = internal_error(
                 f"model {host.ref} raised {type(exc).__name__}", exc
             )
-            _log(state, served, host, instances, None, request_key, trace_id, started, error_id)
+            log_predictions(
+                state.tap, served, host, role, instances, None,
+                ids=[new_id() for _ in instances], when=now(),
+                latency_ms=1000.0 * (time.perf_counter() - started), request_key=request_key,
+                trace_id=trace_id, status="error", error_id=error_id,
+            )  # fmt: skip
             return response
+        finally:
+            host.inflight -= 1
         rows = response_rows(result)
         ids = [new_id() for _ in rows]
-        body = encode(served, host, result, rows, ids, context)
-        latency_child, instances_child, ok_child = served.metric_children
+        when = now()
+        answers = rows if mode == "full" and not served.automation.audit_rate else client_rows(
+            state.tap, served, host, instances, rows, ids, when
+        )  # fmt: skip
+        body = encode(served, host, result, answers, ids, context)
+        latency_child, instances_child, ok_child = children
         elapsed = time.perf_counter() - started
         latency_child.observe(elapsed)
         instances_child.inc(len(rows))
         ok_child.inc()
-        _log(
-            state, served, host, instances, rows, request_key, trace_id, started, None, ids, elapsed
-        )
-        return Response(body, media_type="application/json")
+        log_predictions(
+            state.tap, served, host, role, instances, rows, ids=ids, when=when,
+            latency_ms=1000.0 * elapsed, request_key=request_key, trace_id=trace_id,
+        )  # fmt: skip
+        response = Response(body, media_type="application/json")
+        if served.candidate_role == "shadow" and role == "primary":
+            response.background = BackgroundTask(
+                state.shadow.kick, served, host, served.candidate, batch, instances, ids, rows,
+                request_key, trace_id,
+            )  # fmt: skip
+        return response
 
     handle.__name__ = handle.__qualname__ = wire.name
     return handle
+
+
+def _for_humans(
+    state: ServerState,
+    served: ServedEndpoint,
+    host: ModelHost,
+    instances: list[Any],
+    request_key: str | None,
+    trace_id: str | None,
+    started: float,
+) -> Response:
+    """``human`` automation: the model is not called; every instance waits for a person."""
+    ids = [new_id() for _ in instances]
+    when = now()
+    answers = client_rows(state.tap, served, host, instances, None, ids, when)
+    log_predictions(
+        state.tap, served, host, "primary", instances, None, ids=ids, when=when,
+        latency_ms=1000.0 * (time.perf_counter() - started), request_key=request_key,
+        trace_id=trace_id, status="skipped",
+    )  # fmt: skip
+    body = {"endpoint": served.name, "model_version": None, "predictions": answers,
+            "prediction_ids": ids}  # fmt: skip
+    return Response(dumps(body), media_type="application/json")
 
 
 def _check(request: Request, served: ServedEndpoint) -> None:
@@ -200,47 +247,6 @@ def _encode(
 
 
 predict = data_plane(Wire("predict", _check, _decode, _encode))
-
-
-def _log(
-    state: ServerState,
-    served: Any,
-    host: Any,
-    instances: list[Any],
-    rows: list[dict] | None,
-    request_key: str | None,
-    trace_id: str | None,
-    started: float,
-    error_id: str | None,
-    ids: list[str] | None = None,
-    elapsed: float | None = None,
-) -> None:
-    """Queue one log record per instance; the writer thread stores them later."""
-    settings = served.settings
-    sampled = settings.sample_rate >= 1.0 or random.random() < settings.sample_rate
-    latency_ms = 1000.0 * (elapsed if elapsed is not None else time.perf_counter() - started)
-    when = now()
-    for i, instance in enumerate(instances):
-        row = None if rows is None else rows[i]
-        state.tap.record(
-            (
-                ids[i] if ids is not None else new_id(),
-                when,
-                served.name,
-                host.model_name,
-                host.version,
-                "primary",
-                None,
-                request_key,
-                trace_id,
-                _redact(instance, settings.redact) if sampled else None,
-                row,
-                None if row is None else row.get("confidence"),
-                latency_ms,
-                "ok" if error_id is None else "error",
-                error_id,
-            )
-        )
 
 
 def _trace_from_traceparent(value: str | None) -> str | None:

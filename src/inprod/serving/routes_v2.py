@@ -26,7 +26,8 @@ from ..flavors import PredictionBatch, Signature
 from .codec import check_content_type, dumps
 from .codec_v2 import InferRequest, decode_request, encode_response, input_specs, output_specs
 from .http_errors import as_v2_error, from_exception
-from .routes_v1 import Wire, data_plane, new_id, unavailable, unknown_endpoint
+from .records import new_id
+from .routes_v1 import Wire, data_plane, unavailable, unknown_endpoint
 
 if TYPE_CHECKING:
     from .app import ServerState
@@ -141,7 +142,7 @@ def _encode(
     return dumps(encode_response(served.name, str(host.version), request, result, ids, response_id))
 
 
-_infer = data_plane(Wire("infer", _check, _decode, _encode))
+_infer = data_plane(Wire("infer", _check, _decode, _encode, reviews=False))
 
 
 async def infer(request: Request) -> Response:

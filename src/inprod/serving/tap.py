@@ -1,5 +1,7 @@
 """The prediction log tap: the hot path appends a record to a bounded buffer; a writer thread
-flushes the buffer to the store in batches.
+flushes the buffer to the store in batches. Review tasks the hot path opens (low confidence,
+disagreement, audit) travel the same way and are written in the same transaction as their
+predictions, so a task never points at a prediction that was not stored.
 
 Nothing is lost silently: when the buffer is full the prediction is still served, the record is
 dropped and counted (``inprod_log_dropped_total`` on /metrics, and a warning in the log at most
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 
 from ..store import Store
-from ..store.tables import Prediction
+from ..store.tables import Prediction, ReviewTask
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ DEFAULT_CAPACITY = 100_000
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 DEFAULT_FLUSH_ROWS = 2_000
 _INSERT = insert(Prediction.__table__)
+_INSERT_REVIEW = insert(ReviewTask.__table__)
 _COLUMNS = (
     "id",
     "time",
@@ -44,6 +47,19 @@ _COLUMNS = (
     "latency_ms",
     "status",
     "error_id",
+    "primary_id",
+)
+REVIEW_COLUMNS = (
+    "id",
+    "prediction_id",
+    "endpoint",
+    "model_name",
+    "model_version",
+    "reason",
+    "inputs",
+    "outputs",
+    "confidence",
+    "created_at",
 )
 
 
@@ -65,6 +81,7 @@ class PredictionLog:
         self.flush_interval_s = flush_interval_s
         self.flush_rows = flush_rows
         self._buffer: deque[tuple] = deque()
+        self._reviews: deque[tuple] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -76,28 +93,39 @@ class PredictionLog:
         self._on_drop = on_drop
 
     def __len__(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + len(self._reviews)
 
     def record(self, row: tuple) -> bool:
         """Queue one prediction row (a tuple in ``_COLUMNS`` order). False when dropped."""
         if len(self._buffer) >= self.capacity:
-            self.dropped += 1
-            if self._on_drop is not None:
-                self._on_drop(1)
-            now = time.monotonic()
-            if now - self._last_drop_warning > 10:
-                self._last_drop_warning = now
-                log.warning(
-                    "prediction log buffer full (%d rows); %d record(s) dropped so far — the "
-                    "store cannot keep up; raise the capacity or use PostgreSQL",
-                    self.capacity,
-                    self.dropped,
-                )
+            self._drop()
             return False
         self._buffer.append(row)
         if len(self._buffer) >= self.flush_rows:
             self._wake.set()
         return True
+
+    def review(self, row: tuple) -> bool:
+        """Queue one review task (a tuple in ``REVIEW_COLUMNS`` order, status "open")."""
+        if len(self._reviews) >= self.capacity:
+            self._drop()
+            return False
+        self._reviews.append(row)
+        return True
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop(1)
+        now = time.monotonic()
+        if now - self._last_drop_warning > 10:
+            self._last_drop_warning = now
+            log.warning(
+                "prediction log buffer full (%d rows); %d record(s) dropped so far — the "
+                "store cannot keep up; raise the capacity or use PostgreSQL",
+                self.capacity,
+                self.dropped,
+            )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inprod-log-writer", daemon=True)
@@ -117,16 +145,22 @@ class PredictionLog:
         """Write everything buffered now; returns the number of rows written."""
         total = 0
         with self._write_lock:
-            while self._buffer:
+            while self._buffer or self._reviews:
                 n = min(len(self._buffer), 5_000)
                 rows = [self._buffer.popleft() for _ in range(n)]
+                reviews = [self._reviews.popleft() for _ in range(len(self._reviews))]
                 try:
                     with self.store.session() as s:  # Core executemany: no ORM bookkeeping
-                        s.connection().execute(
-                            _INSERT, [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
-                        )
+                        conn = s.connection()
+                        if rows:
+                            conn.execute(
+                                _INSERT, [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+                            )
+                        if reviews:
+                            conn.execute(_INSERT_REVIEW, [_review_params(r) for r in reviews])
                 except BaseException:
                     self._buffer.extendleft(reversed(rows))  # keep them, in order, for a retry
+                    self._reviews.extendleft(reversed(reviews))
                     raise
                 total += n
         if total:
@@ -147,6 +181,12 @@ class PredictionLog:
             log.exception(
                 "could not flush %d prediction(s) at shutdown; they are lost", len(self._buffer)
             )
+
+
+def _review_params(row: tuple) -> dict:
+    params = dict(zip(REVIEW_COLUMNS, row, strict=True))
+    params["status"] = "open"
+    return params
 
 
 def now() -> datetime:
