@@ -358,7 +358,7 @@ def _change(
             )
         if plan.state not in TRANSITIONS[action]:
             raise Conflict(_refusal(endpoint, action, plan.state))
-        before = _summary(plan)
+        before = _summary(s, plan)
         new = mutate(s, row, plan)
         now = utcnow()
         row.plan = new.stored()
@@ -376,7 +376,7 @@ def _change(
                     "to_state": new.state,
                     "reason": reason,
                     "from": before,
-                    "to": _summary(new.with_(primary_ref=row.model_ref)),
+                    "to": _summary(s, new.with_(primary_ref=row.model_ref)),
                     **(details or {}),
                 },
             )
@@ -410,10 +410,19 @@ def _refusal(endpoint: str, action: str, state: str) -> str:
     )
 
 
-def _summary(plan: DeploymentPlan) -> dict[str, Any]:
+def _summary(s: Session, plan: DeploymentPlan) -> dict[str, Any]:
+    """The plan as history shows it; ``primary_version`` is what an alias resolved to then."""
+    from ..registry._lookup import resolve
+
     cand = plan.candidate
+    try:
+        model, version = resolve(s, plan.primary_ref)
+        primary_version: str | None = f"{model.name}@{version.version}"
+    except NotFound:
+        primary_version = None
     return {
         "primary": plan.primary_ref,
+        "primary_version": primary_version,
         "candidate": None
         if cand is None
         else {"ref": cand.ref, "role": cand.role, "weight": cand.weight},

@@ -140,10 +140,13 @@ def parse_gate(text: str) -> Gate:
     metric = match.group("metric")
     known = gate_metrics()
     if metric not in known:
+        # the list is short and the user is choosing from it: always show all of it
+        listing = "known gate metrics: " + ", ".join(repr(k) for k in sorted(known))
+        hint = suggest(metric, known, what="gate metrics")
+        if hint.startswith("did you mean"):
+            listing = f"{hint} {listing}"
         raise InvalidInput(
-            f"gate {text!r} names an unknown metric {metric!r}; "
-            f"{suggest(metric, known, what='gate metrics')}",
-            field="gates",
+            f"gate {text!r} names an unknown metric {metric!r}; {listing}", field="gates"
         )
     try:
         if match.group("champion"):

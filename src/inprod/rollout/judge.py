@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import InvalidInput
 from ..store import Store
 from .gates import GateResult, GateWindow, gate_metrics, parse_gate
 from .plan import DeploymentPlan
@@ -105,7 +106,10 @@ def judge(plan: DeploymentPlan, *, store: Store, now: datetime | None = None) ->
 def _judge_gate(
     text: str, window: GateWindow, champion: GateWindow, store: Store, metrics: dict
 ) -> GateResult:
-    gate = parse_gate(text)
+    try:
+        gate = parse_gate(text)
+    except InvalidInput as exc:  # a metric this process does not know (a plug-in not loaded)
+        return GateResult(text, "wait", None, None, 0, exc.message)
     metric = metrics[gate.metric]
     value = metric.compute(window, store)
     if value.value is None or value.samples < metric.min_samples:

@@ -8,7 +8,8 @@ that makes no sense now ("promote" with nothing in flight) is refused with the a
 States::
 
     stable ──deploy shadow──▶ shadowing ──promote──▶ promoted
-       │                          └──abort──▶ aborted
+       │                          ├──abort──▶ aborted
+       │                          └──deploy canary──▶ ramping
        ├──deploy canary──▶ ramping ⇄ paused (pause / resume)
        │                     ├──advance (gates hold) ──▶ ramping … last step ──▶ promoted
        │                     ├──rollback (a gate failed, or a person) ──▶ rolled_back
@@ -44,7 +45,7 @@ DEFAULT_KEEP_PREVIOUS_S = 600.0
 # action -> states it may start from; where it leads is decided by the action itself
 TRANSITIONS: dict[str, frozenset[str]] = {
     "shadow": RESTING,
-    "canary": RESTING,
+    "canary": RESTING | {"shadowing"},  # a shadow that looked good may go straight to canary
     "blue_green": RESTING,
     "advance": frozenset({"ramping"}),
     "promote": frozenset({"shadowing", "ramping", "paused"}),

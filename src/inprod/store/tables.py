@@ -57,17 +57,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class JSONType(TypeDecorator[Any]):
     """JSON on SQLite, JSONB on PostgreSQL; the PostgreSQL dialect is imported only when used,
-    which keeps it out of every SQLite-backed CLI command's start-up."""
+    which keeps it out of every SQLite-backed CLI command's start-up. Python ``None`` is stored
+    as SQL NULL (not JSON ``null``), so ``column.is_(None)`` finds it."""
 
-    impl = JSON
+    impl = JSON(none_as_null=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import JSONB
 
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
 
 
 def utcnow() -> datetime:
@@ -320,7 +321,7 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    role: Mapped[str] = mapped_column(String(20))  # predict | operator | admin
+    role: Mapped[str] = mapped_column(String(20))  # predict | reviewer | operator | admin
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
