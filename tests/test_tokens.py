@@ -61,13 +61,17 @@ def test_active_grants_map_hashes_to_roles_without_revoked_tokens(store) -> None
     assert grants == {tokens.hash_secret(p.secret): tokens.Grant(p.info.id, "predict")}
 
 
-def test_roles_are_ordered_predict_operator_admin() -> None:
+def test_roles_are_ordered_predict_reviewer_operator_admin() -> None:
     allowed = {(r, n) for r in tokens.ROLES for n in tokens.ROLES if tokens.role_allows(r, n)}
     assert allowed == {
         ("predict", "predict"),
+        ("reviewer", "predict"),
+        ("reviewer", "reviewer"),
         ("operator", "predict"),
+        ("operator", "reviewer"),
         ("operator", "operator"),
         ("admin", "predict"),
+        ("admin", "reviewer"),
         ("admin", "operator"),
         ("admin", "admin"),
     }
@@ -124,7 +128,7 @@ def test_an_ambiguous_prefix_or_a_second_revoke_is_refused(store) -> None:
     "role, name, match",
     [
         ("admn", "", "did you mean 'admin'"),
-        ("", "", "is not one of predict, operator, admin"),
+        ("", "", "is not one of predict, reviewer, operator, admin"),
         ("Admin", "", "is not one of"),
         ("predict", "x" * 201, "at most 200"),
         ("predict", "a\nb", "control characters"),

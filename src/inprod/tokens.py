@@ -2,7 +2,8 @@
 
 A token's secret (``inp_`` + 43 url-safe characters, 256 random bits) is shown once, when it is
 created; the store keeps only its sha256 and a short prefix to tell tokens apart in lists. Roles
-are ordered ``predict < operator < admin``: a token may do whatever a lower role may.
+are ordered ``predict < reviewer < operator < admin``: a token may do whatever a lower role may
+(``reviewer`` takes and decides review tasks; ``operator`` changes endpoints and deployments).
 
 Looking tokens up by ``sha256(secret)`` rather than by the secret is what makes the comparison
 safe: an attacker timing the lookup learns bits of a hash, which does not help to guess a secret.
@@ -24,7 +25,7 @@ from .errors import Conflict, InvalidInput, NotFound, Unauthorized, suggest
 from .store import Store, get_store
 from .store.tables import ApiToken, utcnow
 
-ROLES = ("predict", "operator", "admin")
+ROLES = ("predict", "reviewer", "operator", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 SECRET_PREFIX = "inp_"
 DISPLAY_PREFIX_CHARS = 12  # "inp_" and 8 random characters: 48 bits, enough to tell tokens apart

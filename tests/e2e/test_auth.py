@@ -26,6 +26,7 @@ class Secured:
     store: Store
     home: Path
     predict: str
+    reviewer: str
     operator: str
     admin: str
 

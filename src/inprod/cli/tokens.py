@@ -7,7 +7,7 @@ import typer
 from ._output import JSON_OPTION_HELP, console, fmt_time, print_json, print_table
 
 app = typer.Typer(
-    help="Create, list and revoke bearer tokens (roles: predict < operator < admin).",
+    help="Create, list and revoke bearer tokens (roles: predict < reviewer < operator < admin).",
     no_args_is_help=True,
 )
 
@@ -18,7 +18,10 @@ def create(
         ...,
         "--role",
         "-r",
-        help="predict (call /v1, /v2, read /api), operator (change /api), admin.",
+        help=(
+            "predict (call /v1, /v2, read /api), reviewer (also the review queue), "
+            "operator (change /api), admin."
+        ),
     ),
     name: str = typer.Option(
         "", "--name", "-n", help="Who or what uses it, e.g. camera-station-3."

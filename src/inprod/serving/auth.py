@@ -8,11 +8,12 @@ created or revoked through this server's /api/tokens. A token revoked elsewhere 
 replica) is therefore refused at most that many seconds later. If the store cannot be read, the
 last known tokens stay in force: an outage must not lock every client out.
 
-What each request needs, first match wins (``predict < operator < admin``; a higher role may do
-what a lower one may):
+What each request needs, first match wins (``predict < reviewer < operator < admin``; a higher
+role may do what a lower one may):
 
     /healthz /readyz /metrics /v2/health/* /api/docs /api/openapi.json   open
     /api/tokens, /api/tokens/*                                           admin
+    /api/review, /api/review/* (the human review queue, GET and POST)    reviewer
     /v1/*, /v2/* (predict, feedback, inference)                          predict
     GET, HEAD, OPTIONS on anything else (/api/...)                       predict
     POST, PUT, PATCH, DELETE on anything else (/api/...)                 operator
@@ -50,8 +51,10 @@ OPEN_PATHS = frozenset(
     }
 )
 _V2_HEALTH = "/v2/health/"
+_REVIEW = "/api/review"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HOW_TO = "send 'Authorization: Bearer inp_…'; an admin creates one with 'inprod tokens create'"
+GRANT_KEY = "inprod.grant"  # where an allowed request's token grant is kept in the ASGI scope
 
 AppT = TypeVar("AppT", bound=Starlette)
 
@@ -83,6 +86,8 @@ def required_role(method: str, path: str) -> str | None:
         return None
     if path.startswith("/api/tokens"):
         return "admin"
+    if path == _REVIEW or path.startswith(_REVIEW + "/"):
+        return "reviewer"
     if path.startswith(("/v1/", "/v2/")) or method in _SAFE_METHODS:
         return "predict"
     return "operator"
@@ -124,8 +129,15 @@ class TokenGuard:
     async def stop(self) -> None:
         await self._periodic.stop()
 
-    def check(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Response | None:
-        """None when the request may go on; else the 401 or 403 response to send."""
+    def check(
+        self,
+        method: str,
+        path: str,
+        headers: list[tuple[bytes, bytes]],
+        scope: dict[str, Any] | None = None,
+    ) -> Response | None:
+        """None when the request may go on (the grant is then kept in ``scope``, for
+        :func:`actor_of`); else the 401 or 403 response to send."""
         needed = required_role(method, path)
         if needed is None:
             return None
@@ -152,8 +164,10 @@ class TokenGuard:
                 403,
                 "Forbidden",
                 f"token {grant.token_id} has role {grant.role!r}, which may not {method} {path}; "
-                f"that needs role {needed!r} or higher (predict < operator < admin)",
+                f"that needs role {needed!r} or higher (predict < reviewer < operator < admin)",
             )
+        if scope is not None:
+            scope[GRANT_KEY] = grant
         return None
 
 
@@ -185,7 +199,7 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "GET")
-        refusal = self.guard.check(method, scope["path"], scope["headers"])
+        refusal = self.guard.check(method, scope["path"], scope["headers"], scope)
         if refusal is None:
             await self.app(scope, receive, send)
         elif kind == "websocket":
@@ -222,6 +236,12 @@ def wrap(app: AppT, *, store: Store, enabled: bool, refresh_s: float = DEFAULT_R
     app.state.token_guard = guard
     app.add_middleware(BearerAuth, guard=guard)
     return app
+
+
+def actor_of(request: Any) -> str:
+    """Who made ``request``, for audit events: ``token:<id>`` when auth is on, else ``api``."""
+    grant = request.scope.get(GRANT_KEY)
+    return f"token:{grant.token_id}" if grant is not None else "api"
 
 
 def guard_of(app: Any) -> TokenGuard | None:

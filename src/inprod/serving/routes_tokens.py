@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: str = Field(description="predict, operator or admin")
+    role: str = Field(description="predict, reviewer, operator or admin")
     name: str = Field("", description="Who or what uses the token, e.g. camera-station-3")
 
 
