@@ -70,6 +70,9 @@ def resolve(line: str) -> tuple[list[str], Any]:
         if not hasattr(command, "commands") or word.startswith("-"):
             break
         sub = command.commands.get(word)
+        default = command.commands.get("start")
+        if sub is None and default is not None and default.hidden:
+            return [*words, "start"], default  # `inprod deploy ENDPOINT --canary ...`
         assert sub is not None, f"docs/cli.md: {line!r}: {word!r} is not a command"
         command, words = sub, [*words, word]
     return words, command

@@ -10,6 +10,9 @@ Public API (everything else is private)::
         ...
         inprod.models.register("phone-inspector", model, run=run, sample=X[:5])
     inprod.lineage("phone-inspector@champion")
+    inprod.endpoints.create("phone-inspector", "phone-inspector@champion")
+    inprod.deploy.canary("phone-inspector", "phone-inspector@4", steps="5,25,50,100")
+    inprod.review.next_task(reviewer="ana")
 
 Names are resolved lazily (PEP 562) so that ``import inprod`` — and with it ``inprod --help`` —
 does not import SQLAlchemy, pandas or scikit-learn until they are used.
@@ -30,12 +33,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Settings": ("inprod.config", "Settings"),
     "Store": ("inprod.store", "Store"),
     "datasets": ("inprod.data.datasets", None),
+    "deploy": ("inprod.deploy", None),
+    "endpoints": ("inprod.endpoints", None),
     "errors": ("inprod.errors", None),
     "get_store": ("inprod.store", "get_store"),
     "lineage": ("inprod.registry.lineage", "lineage"),
     "load_settings": ("inprod.config", "load_settings"),
     "models": ("inprod.registry.models", None),
     "projects": ("inprod.projects", None),
+    "review": ("inprod.review", None),
     "runs": ("inprod.tracking.runs", None),
     "start_run": ("inprod.tracking.runs", "start_run"),
 }
