@@ -96,10 +96,37 @@ def test_quickstart_serves_the_champion_and_logs_every_request(cli, store: Store
     from inprod.store.tables import Feedback
 
     out = cli.ok(
-        "quickstart", "--images", "150", "--requests", "40", "--data-dir", tmp_path / "data"
-    ).stdout
+        "quickstart", "--images", "150", "--requests", "40", "--no-rollout",
+        "--data-dir", tmp_path / "data",
+    ).stdout  # fmt: skip
     assert "40 requests" in out and "0 errors" in out
     assert "40 predictions logged" in out
     assert predictions.count("phone-inspector", store=store) == 40
     with store.session(write=False) as s:
         assert s.query(Feedback).count() == 8  # every 5th request gets the inspectors' label
+
+
+def test_quickstart_rollout_part_reviews_ramps_a_canary_and_rolls_back(cli, store: Store, tmp_path):
+    from inprod import deploy, review
+    from inprod.store.tables import Annotation
+
+    out = cli.ok(
+        "quickstart", "--images", "300", "--requests", "20", "--data-dir", tmp_path / "data"
+    ).stdout
+    assert "degree of automation: shadow" in out and "partial at confidence" in out
+    events = deploy.history("phone-inspector", store=store)
+    actions = [(e.actor, e.action, e.to_state) for e in events]
+    modes = [e.details["to"]["automation"] for e in events if e.action == "automation"]
+    assert modes == ["shadow", "partial"]
+    assert any(a[1] == "canary" for a in actions)
+    if any(a[1:] == ("advance", "promoted") for a in actions):  # the challenger passed its gates
+        assert actions[-1][1:] == ("rollback", "rolled_back") and actions[-1][0] != "controller"
+        assert "then rolled back" in out
+    else:  # a gate stopped it: the controller rolled it back and said which
+        assert actions[-1][:3] == ("controller", "rollback", "rolled_back")
+        assert "failed" in events[-1].reason
+    assert deploy.get_plan("phone-inspector", store=store).automation.mode == "partial"
+    stats = review.stats(endpoint="phone-inspector", store=store)
+    assert stats.decided >= 60 and stats.open == 0
+    with store.session(write=False) as s:
+        assert s.query(Annotation).filter(Annotation.source == "review").count() == stats.decided

@@ -357,19 +357,34 @@ def automation_text(auto: dict[str, Any]) -> str:
 
 
 def _change_text(details: dict[str, Any]) -> str:
-    """What served before and after (``tiny@1 → tiny@1 + tiny@2 canary 5%``); the automation
-    only where it changed."""
+    """What served before and after, by version (``tiny@1 + @2 canary 5% → 25%``); the
+    automation only where it changed."""
 
-    def side(summary: dict[str, Any]) -> str:
-        text = str(summary.get("primary"))
+    def primary(summary: dict[str, Any]) -> str:
+        return str(summary.get("primary_version") or summary.get("primary"))
+
+    def candidate(summary: dict[str, Any], primary_ref: str) -> str:
         cand = summary.get("candidate")
-        if cand:
-            weight = f" {cand['weight']:.0%}" if cand.get("role") == "canary" else ""
-            text += f" + {cand['ref']} {cand['role']}{weight}"
-        return text
+        if not cand:
+            return ""
+        ref = str(cand["ref"])
+        if ref.split("@")[0] == primary_ref.split("@")[0]:
+            ref = "@" + ref.split("@")[-1]  # same model: the version says it all
+        return f" + {ref} {cand['role']}"
+
+    def weight(summary: dict[str, Any]) -> str:
+        cand = summary.get("candidate") or {}
+        return f" {cand['weight']:.0%}" if cand.get("role") == "canary" else ""
 
     before, after = details.get("from") or {}, details.get("to") or {}
-    change = side(before) if side(before) == side(after) else f"{side(before)} → {side(after)}"
+    b_text = primary(before) + candidate(before, primary(before))
+    a_text = primary(after) + candidate(after, primary(after))
+    if b_text == a_text:
+        change = b_text + weight(before)
+        if weight(before) != weight(after):
+            change += f" →{weight(after)}"
+    else:
+        change = f"{b_text}{weight(before)} → {a_text}{weight(after)}"
     if before.get("automation") != after.get("automation"):
         change += f"; automation {before.get('automation')} → {after.get('automation')}"
     return change
@@ -387,7 +402,7 @@ def _reason_text(reason: str, details: dict[str, Any]) -> str:
 def _when(iso: str | None) -> str:
     if not iso:
         return "-"
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _num(value: float | None) -> str:

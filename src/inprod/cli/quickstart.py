@@ -26,6 +26,12 @@ def quickstart(
     serve: bool = typer.Option(
         False, "--serve", help="Keep the server running afterwards (Ctrl-C stops it)."
     ),
+    rollout: bool = typer.Option(
+        True,
+        "--rollout/--no-rollout",
+        help="After the requests: shadow and partial automation with the review queue, a "
+        "gated canary of a challenger, a rollback.",
+    ),
 ) -> None:
     """Run the phone-inspection story: scope, data, a tracked run, a champion, then serve it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -58,7 +64,13 @@ def quickstart(
     print_lineage(lineage(f"{MODEL}@champion"))
     console.print()
     if requests > 0 or serve:
-        _serve_part(requests=requests, port=port, seed=seed, keep_serving=serve)
+        _serve_part(
+            requests=requests,
+            port=port,
+            seed=seed,
+            keep_serving=serve,
+            rollout_dataset=result.dataset_ref if rollout and requests else None,
+        )
     console.print("[bold]Try next:[/]")
     for cmd in (
         "inprod project show phone-inspection",
@@ -67,13 +79,18 @@ def quickstart(
         "inprod models show phone-inspector@champion",
         "inprod lineage phone-inspector@champion --json",
         "inprod predictions tail phone-inspector",
+        "inprod deploy history phone-inspector",
+        "inprod review stats --endpoint phone-inspector",
         "inprod serve   # then POST /v1/endpoints/phone-inspector/predict",
     ):
         console.print(f"  {cmd}")
 
 
-def _serve_part(*, requests: int, port: int, seed: int, keep_serving: bool) -> None:
-    """Serve the champion in the background, send the camera station's requests, summarize."""
+def _serve_part(
+    *, requests: int, port: int, seed: int, keep_serving: bool, rollout_dataset: str | None
+) -> None:
+    """Serve the champion in the background, send the camera station's requests, summarize;
+    then, with ``rollout_dataset``, part 3: automation, review, a canary and a rollback."""
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -87,30 +104,32 @@ def _serve_part(*, requests: int, port: int, seed: int, keep_serving: bool) -> N
     before = predictions.count(live.ENDPOINT, store=store)
     with live.background_server(store, port or live.free_port()) as (url, stop):
         console.print(f"[green]•[/] serving {live.ENDPOINT} at {url}")
-        latencies, errors, feedback, agree = [], 0, 0, 0
+        latencies, errors, feedback, agree, reviewed = [], 0, 0, 0, 0
         if requests:
             with Progress(
                 TextColumn("sending requests"), BarColumn(), MofNCompleteColumn(), console=console
             ) as bar:
                 task = bar.add_task("requests", total=requests)
-                latencies, errors, feedback, agree = live.send_traffic(
+                latencies, errors, feedback, agree, reviewed = live.send_traffic(
                     url,
                     requests=requests,
                     seed=seed,
                     progress=lambda n: bar.advance(task, n),
                 )
-        if not keep_serving:
-            stop()  # graceful: the prediction log is flushed before this returns
-        else:
-            time.sleep(1.5)  # let the log writer flush once
-        logged = predictions.count(live.ENDPOINT, store=store) - before
         if requests:
-            s = live.summarize(url, latencies, errors, feedback, agree, logged)
+            # the log writer flushes every second; wait for it rather than stop the server
+            logged = live.wait_until_logged(store, before + requests) - before
+            s = live.summarize(url, latencies, errors, feedback, agree, logged, reviewed)
+            review_note = f" ({s.reviewed} sent to review)" if s.reviewed else ""
             console.print(
                 f"[green]•[/] {s.requests} requests: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms, "
-                f"{s.errors} errors; agreement with the inspectors {s.agreement:.3f}; "
+                f"{s.errors} errors; agreement with the inspectors {s.agreement:.3f}{review_note}; "
                 f"{s.feedback} labels sent back as feedback; {s.logged} predictions logged"
             )
+        if rollout_dataset is not None:
+            _rollout_part(url, rollout_dataset, seed=seed, store=store)
+        if not keep_serving:
+            stop()  # graceful: the prediction log is flushed before this returns
         if keep_serving:
             console.print(
                 f"serving at [bold]{url}[/] — try: curl {url}/readyz ; Ctrl-C to stop",
@@ -122,3 +141,17 @@ def _serve_part(*, requests: int, port: int, seed: int, keep_serving: bool) -> N
             except KeyboardInterrupt:
                 console.print("stopping")
     console.print()
+
+
+def _rollout_part(url: str, dataset_ref: str, *, seed: int, store: object) -> None:
+    from ..quickstart.rollout_story import run_rollout_story
+
+    def say(message: str) -> None:
+        console.print(("[green]•[/] " if not message.startswith("  ") else "") + message)
+
+    summary = run_rollout_story(url, dataset_ref=dataset_ref, seed=seed, store=store, say=say)
+    outcome = {"promoted": "promoted, then rolled back", "rolled_back": "rolled back by a gate"}
+    console.print(
+        f"[green]•[/] the inspectors decided {summary.decided} review task(s) in all; the canary "
+        f"was {outcome.get(summary.canary_outcome, summary.canary_outcome)}"
+    )

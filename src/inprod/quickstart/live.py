@@ -33,7 +33,8 @@ class TrafficSummary:
     p99_ms: float
     feedback: int
     logged: int
-    agreement: float  # predictions that match the inspectors' majority label
+    agreement: float  # model decisions that match the inspectors' majority label
+    reviewed: int = 0  # answered "needs_review" (partial automation from an earlier run)
 
 
 def free_port() -> int:
@@ -42,15 +43,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the story's canary ramps in seconds, so its controller judges often
+ROLLOUT_TICK_S = 0.5
+
+
 @contextmanager
 def background_server(store: Store, port: int) -> Iterator[tuple[str, Callable[[], None]]]:
     """A real server on 127.0.0.1:port in a thread; yields (url, stop). Always stopped."""
+    import dataclasses
+
     import uvicorn
 
     from ..config import load_settings
     from ..serving.app import create_app
 
-    app = create_app(store, settings=load_settings())
+    settings = dataclasses.replace(load_settings(), rollout_tick_seconds=ROLLOUT_TICK_S)
+    app = create_app(store, settings=settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
@@ -92,17 +100,18 @@ def send_traffic(
     requests: int,
     seed: int,
     progress: Callable[[int], None] = lambda n: None,
-) -> tuple[list[float], int, int, int]:
+) -> tuple[list[float], int, int, int, int]:
     """One image per request, like the camera station; every 5th gets an inspector's label.
 
-    Returns (latencies in ms, errors, feedback sent, predictions agreeing with the inspectors).
+    Returns (latencies in ms, errors, feedback sent, model decisions agreeing with the
+    inspectors, answers sent to review instead).
     """
     import httpx
 
     fresh = phone_data.generate(requests, seed=seed + 1000)  # new phones, not the training set
     X = phone_data.features(fresh.images)
     labels = [r["label"] for r in fresh.rows]
-    latencies, errors, feedback, agree = [], 0, 0, 0
+    latencies, errors, feedback, agree, reviewed = [], 0, 0, 0, 0
     with httpx.Client(base_url=url, timeout=30) as client:
         for i in range(requests):
             start = time.perf_counter()
@@ -117,8 +126,11 @@ def send_traffic(
                 errors += 1
                 continue
             body = r.json()
-            predicted = "scratch" if body["predictions"][0]["output"] == 1 else "ok"
-            agree += predicted == labels[i]
+            answer = body["predictions"][0]
+            if "output" in answer:
+                agree += ("scratch" if answer["output"] == 1 else "ok") == labels[i]
+            else:  # sent to review by partial automation
+                reviewed += 1
             if i % 5 == 0:
                 pid = body["prediction_ids"][0]
                 fb = client.post(
@@ -126,11 +138,17 @@ def send_traffic(
                     json={"label": labels[i], "source": fresh.rows[i]["factory"] + "-inspectors"},
                 )
                 feedback += fb.status_code == 201
-    return latencies, errors, feedback, agree
+    return latencies, errors, feedback, agree, reviewed
 
 
 def summarize(
-    url: str, latencies: list[float], errors: int, feedback: int, agree: int, logged: int
+    url: str,
+    latencies: list[float],
+    errors: int,
+    feedback: int,
+    agree: int,
+    logged: int,
+    reviewed: int = 0,
 ) -> TrafficSummary:
     arr = np.asarray(latencies)
     return TrafficSummary(
@@ -141,5 +159,18 @@ def summarize(
         p99_ms=float(np.percentile(arr, 99)),
         feedback=feedback,
         logged=logged,
-        agreement=agree / max(1, len(latencies) - errors),
+        agreement=agree / max(1, len(latencies) - errors - reviewed),
+        reviewed=reviewed,
     )
+
+
+def wait_until_logged(store: Store, total: int, *, timeout_s: float = 10.0) -> int:
+    """The endpoint's logged predictions once they reach ``total`` (or after ``timeout_s``)."""
+    from .. import predictions
+
+    deadline = time.monotonic() + timeout_s
+    while (count := predictions.count(ENDPOINT, store=store)) < total:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return count

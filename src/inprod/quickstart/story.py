@@ -61,6 +61,23 @@ def _champion_accuracy(models: Any, store: Store) -> float | None:
         return None
 
 
+def training_data(
+    dataset_ref: str, *, seed: int, store: Store
+) -> tuple[np.ndarray, np.ndarray, list[dict], np.ndarray, np.ndarray]:
+    """Features, labels, rows and the seeded, stratified train/test split of a dataset version."""
+    from sklearn.model_selection import train_test_split
+
+    from ..data import datasets
+
+    table = datasets.load(dataset_ref, store=store)
+    images = datasets.load_images(dataset_ref, store=store)
+    X = phone_data.features(images)
+    y = (table["label"] == "scratch").to_numpy().astype(int)
+    idx = np.arange(len(y))
+    train_idx, test_idx = train_test_split(idx, test_size=0.25, random_state=seed, stratify=y)
+    return X, y, table.to_dict("records"), train_idx, test_idx
+
+
 def run_story(
     folder: Path,
     *,
@@ -71,7 +88,6 @@ def run_story(
 ) -> QuickstartResult:
     """Generate the data under ``folder`` and run part 1 of the story against ``store``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
 
     from .. import projects
     from ..data import datasets
@@ -118,13 +134,7 @@ def run_story(
     )
 
     step("training a scikit-learn model in a tracked run")
-    table = datasets.load(version.ref, store=store)
-    images = datasets.load_images(version.ref, store=store)
-    X = phone_data.features(images)
-    y = (table["label"] == "scratch").to_numpy().astype(int)
-    rows = table.to_dict("records")
-    idx = np.arange(len(y))
-    train_idx, test_idx = train_test_split(idx, test_size=0.25, random_state=seed, stratify=y)
+    X, y, rows, train_idx, test_idx = training_data(version.ref, seed=seed, store=store)
     params = {"model": "LogisticRegression", "C": 1.0, "max_iter": 1000, "test_size": 0.25}
     with start_run(project=PROJECT, name="baseline-logreg", store=store) as run:
         run.use_dataset(version, role="train")
