@@ -37,6 +37,7 @@ from .codec import (
 from .http_errors import error_response, from_exception, internal_error
 from .records import log_predictions, new_id
 from .routing import client_rows, goes_to_canary
+from .shadow import ShadowCopy
 from .tap import now
 
 if TYPE_CHECKING:
@@ -184,10 +185,10 @@ def data_plane(wire: Wire) -> Handler:
         )  # fmt: skip
         response = Response(body, media_type="application/json")
         if served.candidate_role == "shadow" and role == "primary":
-            response.background = BackgroundTask(
-                state.shadow.kick, served, host, served.candidate, batch, instances, ids, rows,
-                request_key, trace_id,
-            )  # fmt: skip
+            copy = ShadowCopy(
+                served, host, served.candidate, batch, instances, ids, rows, request_key, trace_id
+            )
+            response.background = BackgroundTask(state.shadow.kick, copy)
         return response
 
     handle.__name__ = handle.__qualname__ = wire.name

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .codec import response_rows
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_IN_FLIGHT = 256
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowCopy:
+    """One request as the primary saw it, to be answered again by the shadow ``host``."""
+
+    served: ServedEndpoint
+    primary: ModelHost
+    host: ModelHost
+    batch: Any
+    instances: list[Any]
+    primary_ids: list[str]
+    primary_rows: list[dict]
+    request_key: str | None
+    trace_id: str | None
+
+
 class ShadowRunner:
     def __init__(
         self,
@@ -42,49 +58,24 @@ class ShadowRunner:
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task] = set()
 
-    async def kick(
-        self,
-        served: ServedEndpoint,
-        primary: ModelHost,
-        host: ModelHost,
-        batch: Any,
-        instances: list[Any],
-        primary_ids: list[str],
-        primary_rows: list[dict],
-        request_key: str | None,
-        trace_id: str | None,
-    ) -> None:
+    async def kick(self, copy: ShadowCopy) -> None:
         """Start the shadow call (the response is sent by now) and return at once."""
         if len(self._tasks) >= self.max_in_flight:
-            self.metrics.shadow_skipped.labels(served.name).inc()
+            self.metrics.shadow_skipped.labels(copy.served.name).inc()
             return
-        host.inflight += 1  # keeps the version loaded until the copy is answered
-        call = self._run(
-            served, primary, host, batch, instances, primary_ids, primary_rows, request_key,
-            trace_id,
-        )  # fmt: skip
-        task = asyncio.get_running_loop().create_task(call)
+        copy.host.inflight += 1  # keeps the version loaded until the copy is answered
+        task = asyncio.get_running_loop().create_task(self._run(copy))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(
-        self,
-        served: ServedEndpoint,
-        primary: ModelHost,
-        host: ModelHost,
-        batch: Any,
-        instances: list[Any],
-        primary_ids: list[str],
-        primary_rows: list[dict],
-        request_key: str | None,
-        trace_id: str | None,
-    ) -> None:
+    async def _run(self, copy: ShadowCopy) -> None:
+        served, host, instances = copy.served, copy.host, copy.instances
         started = time.perf_counter()
         rows: list[dict] | None = None
         error_id = None
         try:
             async with asyncio.timeout(served.settings.timeout_ms / 1000.0):
-                result = await host.batcher.submit(batch, len(instances))
+                result = await host.batcher.submit(copy.batch, len(instances))
             rows = response_rows(result)
         except Exception as exc:  # the shadow's failure is logged and counted, never raised
             error_id = new_id()
@@ -100,16 +91,17 @@ class ShadowRunner:
         log_predictions(
             self.tap, served, host, "shadow", instances, rows,
             ids=[new_id() for _ in instances], when=when, latency_ms=elapsed_ms,
-            request_key=request_key, trace_id=trace_id,
+            request_key=copy.request_key, trace_id=copy.trace_id,
             status="ok" if rows is not None else "error", error_id=error_id,
-            primary_ids=primary_ids,
+            primary_ids=copy.primary_ids,
         )  # fmt: skip
         if rows is None or not served.automation.review_disagreements:
             return
-        for i, (mine, theirs) in enumerate(zip(rows, primary_rows, strict=True)):
+        for i, (mine, theirs) in enumerate(zip(rows, copy.primary_rows, strict=True)):
             if str(mine.get("output")) != str(theirs.get("output")):
                 open_review(
-                    self.tap, served, primary, prediction_id=primary_ids[i], reason="disagreement",
+                    self.tap, served, copy.primary, prediction_id=copy.primary_ids[i],
+                    reason="disagreement",
                     instance=instances[i], row={**theirs, "shadow": mine}, when=when,
                 )  # fmt: skip
 
