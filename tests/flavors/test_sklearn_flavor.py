@@ -5,12 +5,19 @@ import pickle
 import numpy as np
 import pytest
 import skops.io as sio
-from sklearn.linear_model import LinearRegression
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import DecisionTreeClassifier
 
 from inprod.errors import IntegrityFailure, InvalidInput, UnsafeContent
 from inprod.flavors import Predictor, Signature, load_predictor
+from inprod.flavors.sklearn import EstimatorPredictor
 
 
 def doubled(x):
@@ -109,3 +116,32 @@ def test_broken_files_give_clear_errors(files_of) -> None:
         load_predictor("pickle", files_of({"model.pkl": pickle.dumps({"a": 1})}), allow_pickle=True)
     with pytest.raises(InvalidInput, match=r"unknown flavor 'sklaern'.*did you mean 'sklearn'"):
         load_predictor("sklaern", files_of({}))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LogisticRegression(max_iter=500),
+        lambda: DecisionTreeClassifier(max_depth=3, random_state=0),
+        lambda: RandomForestClassifier(n_estimators=7, max_depth=3, random_state=0),
+        lambda: GradientBoostingClassifier(n_estimators=5, random_state=0),
+        lambda: HistGradientBoostingClassifier(max_iter=5),
+        lambda: make_pipeline(FunctionTransformer(np.abs), LogisticRegression(max_iter=500)),
+    ],
+    ids=["logreg", "tree", "forest", "gbm", "hist-gbm", "pipeline"],
+)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_one_probability_call_answers_exactly_what_predict_would(make, n_classes) -> None:
+    """Classifiers whose predict() is the most probable class answer from one predict_proba
+    call; the outputs, ties and label types included, must equal predict()'s."""
+    rng = np.random.default_rng(n_classes)
+    X = rng.normal(size=(300, 4)).round(1)  # rounding makes ties in trees and forests likely
+    labels = np.array(["ok", "scratch", "dent"][:n_classes])
+    y = labels[(X[:, 0] * 2 + X[:, 1]).astype(int) % n_classes]
+    model = make().fit(X, y)
+    predictor = EstimatorPredictor(model, flavor="sklearn", signature=Signature.infer(X))
+    assert predictor._classes_array is not None  # the one-call path is taken
+    test = rng.normal(size=(500, 4)).round(1)
+    batch = predictor.predict(test)
+    np.testing.assert_array_equal(batch.outputs, model.predict(test))
+    assert batch.outputs.dtype == model.predict(test).dtype
