@@ -188,6 +188,27 @@ def tour(tmp: Path) -> None:
     for node in tree.walk():  # depth first: model, run, datasets, their parents, sources
         print(f"  {node.kind:<15} {node.label}")
 
+    # -- deploy: an endpoint, a canary on gates, its judgement and history --
+    inprod.endpoints.create("phone-inspector", "phone-inspector@champion", store=store)
+    challenger = next(v for _, v in candidates if v.version != champion.version)
+    plan = inprod.deploy.canary(
+        "phone-inspector",
+        challenger.ref,
+        steps="10,50,100",
+        interval="5m",
+        gates=["error_rate<=0.01", "accuracy>=champion-0.02"],
+        min_requests=200,
+        reason="the challenger earns its traffic",
+        store=store,
+    )
+    print(f"plan {plan.state}: {plan.candidate.ref} takes {plan.candidate.weight:.0%}")
+    judgement = inprod.deploy.status("phone-inspector", store=store)["judgement"]
+    print(f"controller: {judgement['action']} ({judgement['reason']})")
+    inprod.deploy.rollback("phone-inspector", reason="not today", store=store)
+    inprod.deploy.set_automation("phone-inspector", "partial", threshold=0.9, store=store)
+    for event in inprod.deploy.history("phone-inspector", store=store):
+        print(f"  {event.action}: {event.from_state} -> {event.to_state} ({event.reason})")
+
     # -- errors --
     try:
         inprod.models.get("phone-inspector@7", store=store)

@@ -101,6 +101,9 @@ def test_python_api_tour_runs_and_prints_the_story(tmp_path: Path) -> None:
         "same predictions True",
         "model_version   phone-inspector@",
         "dataset_version phone-labels@1 (labels)",
+        "plan ramping: phone-inspector@",
+        "controller: wait (step 1 (10%) has 0 of 200 canary requests",
+        "  rollback: ramping -> rolled_back (not today)",
         "error (NotFound, HTTP 404): model 'phone-inspector' has no version 7",
     ):
         assert expected in out, f"{expected!r} not in the tour's output:\n{out}"
