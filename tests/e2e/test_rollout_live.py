@@ -103,6 +103,7 @@ def test_shadow_answers_after_the_response_and_is_logged_against_the_primary(liv
     )  # fmt: skip
     assert {r.primary_id for r in shadows} == set(ids)
     assert {(r.model_name, r.model_version, r.status) for r in shadows} == {("tiny", 2, "ok")}
+    assert {r.inputs is None for r in shadows} == {True}  # stored once, on the primary's row
     primaries = {r.id: r for r in logged(store, "shadowed", role="primary")}
     disagree = [
         r for r in shadows if r.outputs["output"] != primaries[r.primary_id].outputs["output"]

@@ -7,6 +7,7 @@ Children for (endpoint, version) are cached: ``labels()`` lookups cost more than
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
@@ -62,7 +63,7 @@ class ServerMetrics:
             "inprod_shadow_skipped", "Shadow copies skipped because too many were running.",
             ["endpoint"], registry=r,
         )  # fmt: skip
-        self._children: dict[tuple, tuple] = {}
+        self._children: dict[tuple, Any] = {}
 
     def for_version(self, endpoint: str, version: str) -> tuple:
         """(latency histogram, instances counter, 200-requests counter) children for one endpoint
@@ -75,6 +76,15 @@ class ServerMetrics:
                 self.instances.labels(endpoint, version),
                 self.requests.labels(endpoint, version, "200"),
             )
+            self._children[key] = child
+        return child
+
+    def shadow_outcome(self, endpoint: str, ok: bool) -> Counter:
+        """The shadow-copies counter child for ``endpoint`` and outcome (cached, as above)."""
+        key = ("shadow", endpoint, ok)
+        child = self._children.get(key)
+        if child is None:
+            child = self.shadow_requests.labels(endpoint, "ok" if ok else "error")
             self._children[key] = child
         return child
 

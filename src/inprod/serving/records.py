@@ -47,9 +47,15 @@ def log_predictions(
     error_id: str | None = None,
     primary_ids: list[str] | None = None,
 ) -> None:
-    """Queue one log record per instance (inputs only when sampled, redacted as configured)."""
+    """Queue one log record per instance (inputs only when sampled, redacted as configured).
+
+    A shadow's records (``primary_ids`` given) carry no inputs: they are the primary's, stored
+    once on the row ``primary_id`` names.
+    """
     settings = served.settings
-    sampled = settings.sample_rate >= 1.0 or random.random() < settings.sample_rate
+    sampled = primary_ids is None and (
+        settings.sample_rate >= 1.0 or random.random() < settings.sample_rate
+    )
     for i, instance in enumerate(instances):
         row = None if rows is None else rows[i]
         tap.record(
