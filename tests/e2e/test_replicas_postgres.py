@@ -54,6 +54,7 @@ def test_a_rollback_sent_to_one_replica_reaches_both_within_a_second(
             with httpx.Client(timeout=10) as client:
                 while not stop.is_set():
                     server = next(turn)
+                    sent = time.monotonic()
                     try:
                         r = client.post(
                             f"{server.url}/v1/endpoints/tiny/predict", json={"instances": [row]}
@@ -66,7 +67,7 @@ def test_a_rollback_sent_to_one_replica_reaches_both_within_a_second(
                         continue
                     with lock:
                         served += 1
-                        seen[server.url].append((time.monotonic(), r.json()["model_version"]))
+                        seen[server.url].append((sent, r.json()["model_version"]))
 
         threads = [threading.Thread(target=load, args=(i % 2,)) for i in range(4)]
         for t in threads:
@@ -81,10 +82,12 @@ def test_a_rollback_sent_to_one_replica_reaches_both_within_a_second(
             )  # fmt: skip
             assert r.status_code == 200, r.text
             _wait(lambda: all(v[-1][1] == "tiny@1" for v in seen.values()), "both rolled back")
-            for url, answers in seen.items():
+            for url, answers in seen.items():  # (time the request was sent, version that answered)
                 first = next(t for t, v in answers if t > issued and v == "tiny@1")
+                print(f"rollback reached {url} after {first - issued:.3f} s")  # shown with -s
                 assert first - issued < APPLY_S, f"{url} took {first - issued:.2f}s"
-                assert all(v == "tiny@1" for t, v in answers if t > first), url
+                # a request sent before the switch may still finish on the old version
+                assert all(v == "tiny@1" for t, v in answers if t > first + 0.05), url
             n = sum(len(v) for v in seen.values())
             _wait(lambda: sum(len(v) for v in seen.values()) > n + 100, "traffic after")
         finally:
