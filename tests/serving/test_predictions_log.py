@@ -133,3 +133,30 @@ def test_tail_and_export_from_the_cli(cli, store: Store, tiny_model: str, tmp_pa
     cli.fails(
         "predictions", "export", "phone-inspector", "-o", out, "--since", "yesterday", match="ISO"
     )
+
+
+def test_rows_written_by_the_driver_read_back_through_the_orm_unchanged(store: Store) -> None:
+    import numpy as np
+    from sqlalchemy import select
+
+    from inprod.store.tables import Prediction
+
+    when = datetime(2026, 11, 25, 17, 30, 1, 123456, tzinfo=UTC)
+    tap = PredictionLog(store, capacity=10)
+    outputs = {"output": np.int64(1), "confidence": np.float64(0.75), "probabilities": {"0": 0.25}}
+    tap.record(("a" * 32, when, "ep", "m", 2, "shadow", None, "k", None, None, outputs, 0.75, 1.5,
+                "ok", None, "b" * 32))  # fmt: skip
+    tap.record(("c" * 32, when, "ep", "m", 1, "primary", None, None, "t", {"x": [1, None]},
+                None, None, 2.0, "error", "e" * 32, None))  # fmt: skip
+    assert tap.flush() == 2
+    with store.session(write=False) as s:
+        rows = {r.id: r for r in s.scalars(select(Prediction))}
+        assert s.scalars(select(Prediction.id).where(Prediction.inputs.is_(None))).all() == [
+            "a" * 32
+        ]  # None is SQL NULL, not JSON null
+    shadow, primary = rows["a" * 32], rows["c" * 32]
+    assert shadow.time == when and shadow.time.tzinfo is not None
+    assert shadow.outputs == {"output": 1, "confidence": 0.75, "probabilities": {"0": 0.25}}
+    assert (shadow.role, shadow.primary_id, shadow.request_key) == ("shadow", "b" * 32, "k")
+    assert primary.inputs == {"x": [1, None]} and primary.outputs is None
+    assert (primary.status, primary.error_id, primary.trace_id) == ("error", "e" * 32, "t")
