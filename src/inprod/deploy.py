@@ -44,6 +44,7 @@ _OPTION_PATTERN = {
     "min_requests": "canary",
     "keep_previous": "blue_green",
     "check": "blue_green",
+    "sample_rate": "shadow",
 }
 
 __all__ = [
@@ -100,6 +101,7 @@ def start(
     min_requests: int | None = None,
     keep_previous: str | float | None = None,
     check: bool | None = None,
+    sample_rate: float | None = None,
     reason: str = "",
     actor: str | None = None,
     store: Store | None = None,
@@ -137,6 +139,7 @@ def start(
         "min_requests": min_requests,
         "keep_previous": keep_previous,
         "check": check,
+        "sample_rate": sample_rate,
     }
     for key, value in options.items():
         if value is not None and _OPTION_PATTERN[key] != pattern:
@@ -147,7 +150,9 @@ def start(
             )
     kwargs = {k: v for k, v in options.items() if v is not None}
     if pattern == "shadow":
-        return _actions.shadow(endpoint, given[pattern], reason=reason, actor=actor, store=store)
+        return _actions.shadow(
+            endpoint, given[pattern], reason=reason, actor=actor, store=store, **kwargs
+        )
     if pattern == "canary":
         return _actions.canary(
             endpoint, given[pattern], reason=reason, actor=actor, store=store, **kwargs

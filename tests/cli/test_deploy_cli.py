@@ -205,6 +205,8 @@ def test_automation_set_show_and_suggest(cli, served, store: Store) -> None:
         ([EP, "--canary", "tiny@2", "--interval", "soon"], "is not a duration like 30s"),
         ([EP, "--canary", "tiny@2", "--min-requests", "-1"], "must be a whole number >= 0"),
         (["nope", "--shadow", "tiny@2"], "no endpoint 'nope'"),
+        ([EP, "--shadow", "tiny@2", "--shadow-rate", "0"], "sample rate 0.0 must be in (0, 1]"),
+        ([EP, "--canary", "tiny@2", "--shadow-rate", "0.5"], "--shadow-rate applies only to"),
         (["promote", EP], "nothing to promote: endpoint 'phone-inspector' is stable; allowed now:"),
         (["pause", EP], "nothing is ramping"),
         (["resume", EP], "nothing is paused"),

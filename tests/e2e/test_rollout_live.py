@@ -125,6 +125,21 @@ def wait_for_tasks(store: Store, endpoint: str, n: int) -> list[ReviewTask]:
     return wait_for(f"{n} review tasks", lambda: len(t := tasks()) == n and t)
 
 
+def test_a_shadow_sample_rate_copies_that_share_of_requests(live) -> None:
+    server, store, data = live
+    fresh_endpoint(server, store, "shadow-half")
+    actions.shadow("shadow-half", "tiny@2", sample_rate=0.5, store=store)
+    wait_for("the shadow", lambda: _state(server, "shadow-half") == "shadowing")
+    for i in range(200):
+        predict(server, "shadow-half", data["X"][i % 50 : i % 50 + 1])
+    wait_for("200 primary rows", lambda: len(logged(store, "shadow-half", role="primary")) == 200)
+    time.sleep(0.5)  # copies are answered in 20 ms batches, then flushed with the log
+    shadows = wait_for(
+        "shadow rows", lambda: (r := logged(store, "shadow-half", role="shadow")) and r
+    )
+    assert 60 <= len(shadows) <= 140  # 100 expected; 4.2 sigma either side
+
+
 def test_a_failing_shadow_never_reaches_the_client(live) -> None:
     server, store, data = live
     fresh_endpoint(server, store, "shadow-explodes")

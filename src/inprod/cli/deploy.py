@@ -30,6 +30,7 @@ SPELLING = {
     "min_requests": "--min-requests",
     "keep_previous": "--keep-previous",
     "check": "--no-check",
+    "sample_rate": "--shadow-rate",
 }
 
 
@@ -94,6 +95,11 @@ def start(
     no_check: bool = typer.Option(
         False, "--no-check", help="Blue-green: switch without the health check on logged inputs."
     ),
+    shadow_rate: float | None = typer.Option(
+        None,
+        "--shadow-rate",
+        help="Shadow: the share of requests copied to it, in (0, 1]; default 1.",
+    ),
     reason: str = typer.Option("", "--reason", help=REASON_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -111,6 +117,7 @@ def start(
         min_requests=min_requests,
         keep_previous=keep_previous,
         check=False if no_check else None,
+        sample_rate=shadow_rate,
         reason=reason,
         spelling=SPELLING,
     )

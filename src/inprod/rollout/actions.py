@@ -88,14 +88,26 @@ def shadow(
     endpoint: str,
     model: str,
     *,
+    sample_rate: float = 1.0,
     reason: str = "",
     actor: str | None = None,
     store: Store | None = None,
 ) -> DeploymentPlan:
-    """Run ``model`` next to the primary on a copy of every request, after the response."""
+    """Run ``model`` next to the primary on a copy of each request, after the response.
+
+    ``sample_rate`` (0, 1] copies only that share of requests: a shadow costs its server CPU
+    (benchmarks/rollout/README.md), which a server near saturation may not have to spare.
+    """
+    rate = sample_rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
+        raise InvalidInput(
+            f"shadow sample rate {rate!r} must be in (0, 1], e.g. 0.2 to copy a fifth of requests",
+            field="sample_rate",
+        )
 
     def mutate(s: Session, row: Endpoint, plan: DeploymentPlan) -> DeploymentPlan:
         cand = _candidate(s, row, model, role="shadow")
+        cand = Candidate(**{**cand.__dict__, "sample_rate": float(rate)})
         return plan.with_(state="shadowing", candidate=cand)
 
     return _change(endpoint, "shadow", mutate, reason=reason, actor=actor, store=store)

@@ -118,6 +118,7 @@ class Candidate:
     step_started_at: str | None = None  # ISO time the current step began
     started_at: str | None = None  # ISO time the rollout began (the champion's gate window)
     salt: str = ""  # mixes the request key hash, so each rollout splits keys afresh
+    sample_rate: float = 1.0  # shadow: the share of requests copied to it
 
     @property
     def weight(self) -> float:

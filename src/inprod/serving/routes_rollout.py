@@ -48,6 +48,9 @@ class DeployBody(BaseModel):
     min_requests: int | None = Field(
         None, description="Canary: canary answers per step before judging it (default 500)"
     )
+    sample_rate: float | None = Field(
+        None, description="Shadow: the share of requests copied to it, in (0, 1] (default 1)"
+    )
     keep_previous: str | float | None = Field(
         None, description="Blue-green: keep the old version loaded this long (default 10m)"
     )

@@ -14,6 +14,7 @@ model failures (500 with an error id), metrics and the prediction log. A protoco
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -184,7 +185,11 @@ def data_plane(wire: Wire) -> Handler:
             latency_ms=1000.0 * elapsed, request_key=request_key, trace_id=trace_id,
         )  # fmt: skip
         response = Response(body, media_type="application/json")
-        if served.candidate_role == "shadow" and role == "primary":
+        if (
+            served.candidate_role == "shadow"
+            and role == "primary"
+            and (served.shadow_rate >= 1.0 or random.random() < served.shadow_rate)
+        ):
             copy = ShadowCopy(
                 served, host, served.candidate, batch, instances, ids, rows, request_key, trace_id
             )

@@ -75,6 +75,7 @@ class ServedEndpoint:
     candidate_children: Any = None
     canary_weight: float = 0.0
     canary_cut: int = 0  # a request key whose 64-bit hash is below this goes to the canary
+    shadow_rate: float = 1.0  # the share of requests copied to a shadow
     salt: bytes = b""
     automation: Automation = field(default_factory=Automation)
     previous: ModelHost | None = None
@@ -163,6 +164,7 @@ class ServingRuntime:
             else:
                 served.candidate_role = cand.role
                 served.candidate_children = self.metrics.for_version(name, cand.ref)
+                served.shadow_rate = cand.sample_rate
                 if cand.role == "canary":
                     served.canary_weight = cand.weight
                     served.canary_cut = min(int(cand.weight * _HASH_SPACE), _HASH_SPACE)
