@@ -177,7 +177,9 @@ def status(
             soft_wrap=True,
         )
     console.print(
-        f"allowed now: {', '.join(info['allowed_actions'])}", highlight=False, soft_wrap=True
+        f"allowed now: {', '.join(a.replace('_', '-') for a in info['allowed_actions'])}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
