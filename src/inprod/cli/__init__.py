@@ -20,6 +20,7 @@ from . import deploy as deploy_cmd
 from . import endpoints as endpoints_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
+from . import monitor as monitor_cmd
 from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd
@@ -62,6 +63,7 @@ app.add_typer(tokens_cmd.app, name="tokens")
 app.add_typer(deploy_cmd.app, name="deploy")
 app.add_typer(automation_cmd.app, name="automation")
 app.add_typer(review_cmd.app, name="review")
+app.add_typer(monitor_cmd.app, name="monitor")
 app.command("rollback")(deploy_cmd.rollback)
 app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)
