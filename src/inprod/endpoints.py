@@ -164,17 +164,47 @@ def update(
     settings: dict[str, Any] | None = None,
     store: Store | None = None,
 ) -> EndpointInfo:
-    """Point an endpoint at another model reference and/or change some of its settings."""
+    """Point an endpoint at another model reference and/or change some of its settings.
+
+    Repointing is a plan change like any other: audited in ``inprod deploy history`` and
+    announced to every replica; it is refused while a shadow or canary is in flight (promote,
+    abort or roll it back first), so the champion never changes under a running comparison.
+    """
+    from .provenance import current_user
+    from .rollout.actions import SUBJECT_PREFIX, notify
+    from .store.tables import AuditEvent
+
     store = get_store(store)
     if model is not None:
         _check_model(model, store)
     with store.session() as s:
-        row = _row(s, name)
+        row = _row(s, name, lock=True)
         if settings:
             merged = {**row.settings, **settings}
             row.settings = EndpointSettings.from_dict(merged).to_dict()
-        if model is not None:
+        if model is not None and model != row.model_ref:
+            if row.state in ("shadowing", "ramping", "paused"):
+                raise Conflict(
+                    f"endpoint {name!r} is {row.state}: finish the rollout first "
+                    f"('inprod deploy promote|abort {name}' or 'inprod rollback {name}')"
+                )
+            s.add(
+                AuditEvent(
+                    actor=current_user(),
+                    kind="deploy.repoint",
+                    subject=SUBJECT_PREFIX + name,
+                    details={
+                        "from_state": row.state,
+                        "to_state": row.state,
+                        "reason": "endpoint repointed",
+                        "from": {"primary": row.model_ref},
+                        "to": {"primary": model},
+                    },
+                )
+            )
             row.model_ref = model
+            row.revision = (row.revision or 0) + 1
+            notify(s, name)
         row.updated_at = utcnow()
         s.flush()
         return _info(row)
@@ -198,8 +228,9 @@ def delete(name: str, *, store: Store | None = None) -> None:
         s.delete(_row(s, name))
 
 
-def _row(s: Any, name: str) -> Endpoint:
-    row = s.scalar(select(Endpoint).where(Endpoint.name == name))
+def _row(s: Any, name: str, *, lock: bool = False) -> Endpoint:
+    query = select(Endpoint).where(Endpoint.name == name)
+    row = s.scalar(query.with_for_update() if lock else query)
     if row is None:
         known = s.scalars(select(Endpoint.name)).all()
         raise NotFound(f"no endpoint {name!r}; {suggest(name, known, what='endpoints')}")

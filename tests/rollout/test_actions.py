@@ -340,3 +340,21 @@ def test_deploying_the_version_that_already_serves_is_refused(deployed: Store) -
     with pytest.raises(Conflict, match="already serves endpoint 'phone-inspector'"):
         actions.blue_green(ENDPOINT, f"{MODEL}@1", check=False, store=deployed)
     assert revision(deployed) == 0
+
+
+def test_repointing_an_endpoint_is_audited_and_refused_during_a_rollout(deployed: Store) -> None:
+    before = revision(deployed)
+    endpoints.update(ENDPOINT, model=V2, store=deployed)
+    plan = actions.get_plan(ENDPOINT, store=deployed)
+    assert plan.primary_ref == V2 and plan.revision == before + 1
+    last = actions.history(ENDPOINT, store=deployed)[-1]
+    assert last.action == "repoint"
+    assert (last.details["from"]["primary"], last.details["to"]["primary"]) == (
+        f"{MODEL}@champion",
+        V2,
+    )
+    actions.shadow(ENDPOINT, f"{MODEL}@1", store=deployed)
+    with pytest.raises(Conflict, match="is shadowing: finish the rollout first"):
+        endpoints.update(ENDPOINT, model=f"{MODEL}@1", store=deployed)
+    assert actions.get_plan(ENDPOINT, store=deployed).primary_ref == V2
+    endpoints.update(ENDPOINT, settings={"timeout_ms": 500}, store=deployed)  # settings still may
