@@ -358,3 +358,16 @@ def test_repointing_an_endpoint_is_audited_and_refused_during_a_rollout(deployed
         endpoints.update(ENDPOINT, model=f"{MODEL}@1", store=deployed)
     assert actions.get_plan(ENDPOINT, store=deployed).primary_ref == V2
     endpoints.update(ENDPOINT, settings={"timeout_ms": 500}, store=deployed)  # settings still may
+
+
+def test_a_refused_blue_green_is_refused_before_the_warm_up(
+    deployed: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inprod.rollout import warm
+
+    actions.shadow(ENDPOINT, V2, store=deployed)
+    warmed: list[str] = []
+    monkeypatch.setattr(warm, "warm_check", lambda *a, **k: warmed.append("warmed"))
+    with pytest.raises(Conflict, match="endpoint 'phone-inspector' is shadowing; allowed now"):
+        actions.blue_green(ENDPOINT, V2, store=deployed)
+    assert warmed == []

@@ -172,6 +172,9 @@ def blue_green(
     if check:
         from .warm import warm_check
 
+        state = get_plan(endpoint, store=store).state  # refuse before the slow warm-up
+        if state not in TRANSITIONS["blue_green"]:
+            raise Conflict(_refusal(endpoint, "blue_green", state))
         warm_check(endpoint, model, store=store)
 
     def mutate(s: Session, row: Endpoint, plan: DeploymentPlan) -> DeploymentPlan:
