@@ -77,3 +77,12 @@ def test_numeric_settings_are_cast_and_checked(tmp_path: Path) -> None:
         load_settings(environ={"INPROD_REFRESH_SECONDS": "soon"}, cwd=tmp_path)
     with pytest.raises(InvalidInput, match="must be positive"):
         load_settings(environ={"INPROD_LOG_BUFFER_CAPACITY": "0"}, cwd=tmp_path)
+
+
+def test_zero_turns_the_rollout_controller_off_but_negative_is_refused(tmp_path: Path) -> None:
+    s = load_settings(environ={"INPROD_ROLLOUT_TICK_SECONDS": "0"}, cwd=tmp_path)
+    assert s.rollout_tick_seconds == 0
+    with pytest.raises(InvalidInput, match=r"must be 0 or more \(0 turns it off\)"):
+        load_settings(environ={"INPROD_ROLLOUT_TICK_SECONDS": "-1"}, cwd=tmp_path)
+    with pytest.raises(InvalidInput, match=r"INPROD_REVIEW_LEASE_SECONDS.*must be positive"):
+        load_settings(environ={"INPROD_REVIEW_LEASE_SECONDS": "0"}, cwd=tmp_path)

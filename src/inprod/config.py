@@ -30,6 +30,7 @@ class SettingSpec:
     help: str
     cast: Callable[[str], Any] = str
     is_path: bool = False
+    zero_turns_off: bool = False  # numbers must be positive, or also 0 where 0 means "off"
 
 
 SPECS: tuple[SettingSpec, ...] = (
@@ -69,6 +70,7 @@ SPECS: tuple[SettingSpec, ...] = (
         "INPROD_ROLLOUT_TICK_SECONDS",
         "how often the rollout controller judges canary gates (0 turns it off in this server)",
         cast=float,
+        zero_turns_off=True,
     ),
     SettingSpec(
         "review_lease_seconds",
@@ -213,8 +215,9 @@ def load_settings(
                 f"{spec.cast.__name__}; e.g. {default!r}",
                 field=key,
             ) from None
-        if typed[key] <= 0:
-            raise InvalidInput(f"setting {key} ({sources[key]}) must be positive", field=key)
+        if typed[key] < 0 or (typed[key] == 0 and not spec.zero_turns_off):
+            least = "0 or more (0 turns it off)" if spec.zero_turns_off else "positive"
+            raise InvalidInput(f"setting {key} ({sources[key]}) must be {least}", field=key)
     return Settings(
         home=home,
         store_url=store_url,
