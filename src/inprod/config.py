@@ -73,6 +73,13 @@ SPECS: tuple[SettingSpec, ...] = (
         zero_turns_off=True,
     ),
     SettingSpec(
+        "profile_seconds",
+        "INPROD_PROFILE_SECONDS",
+        "length of the window profiles a server builds from its prediction log (0 turns them off)",
+        cast=int,
+        zero_turns_off=True,
+    ),
+    SettingSpec(
         "review_lease_seconds",
         "INPROD_REVIEW_LEASE_SECONDS",
         "how long a claimed review task stays with its reviewer before others may take it",
@@ -86,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "auth_refresh_seconds": 2.0,
     "rollout_tick_seconds": 2.0,
     "review_lease_seconds": 300.0,
+    "profile_seconds": 60,
 }
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -103,6 +111,7 @@ class Settings:
     auth_refresh_seconds: float = DEFAULTS["auth_refresh_seconds"]
     rollout_tick_seconds: float = DEFAULTS["rollout_tick_seconds"]
     review_lease_seconds: float = DEFAULTS["review_lease_seconds"]
+    profile_seconds: int = DEFAULTS["profile_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 

@@ -43,6 +43,15 @@ def test_sigterm_finishes_in_flight_requests_and_stores_every_prediction(
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     sent = sum(len(b["instances"]) for b in bodies)
     assert predictions.count("tiny", store=store) == sent
+    # the log writer also wrote the window profiles of what it stored, to the last request
+    from datetime import UTC, datetime, timedelta
+
+    from inprod.monitoring.windows import read_profiles
+
+    now = datetime.now(UTC)
+    profiles = read_profiles("tiny", since=now - timedelta(hours=1), until=now, store=store)
+    tiny = profiles[("tiny", 1, "primary")]
+    assert (tiny.requests, tiny.instances, tiny.errors) == (len(bodies), sent, 0)
 
 
 def test_a_full_log_buffer_drops_and_counts_but_still_serves(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from ..errors import InvalidInput
 from .sketches import CategorySketch, NumericSketch
 
 MAX_POSITIONAL_FEATURES = 64
+_POSITIONAL_NAMES = tuple(f"x{i}" for i in range(MAX_POSITIONAL_FEATURES))
 ROW_SUMMARY_FEATURES = ("mean", "std", "min", "max")
 NEEDS_REVIEW = "needs_review"
 _FLUSH_VALUES = 4096  # buffered feature values before they go into the sketches
@@ -238,6 +239,7 @@ class ProfileBuilder:
         self._confidence: list[object] = []
         self._values: list[object] = []
         self._classes: list[object] = []
+        self._rows: list[list] = []  # positional rows, stacked into columns with numpy at flush
         self._buffered = 0
 
     def add(
@@ -273,6 +275,13 @@ class ProfileBuilder:
 
     # -- internals ---------------------------------------------------------------------------
     def _add_instance(self, row: Any) -> None:
+        if type(row) is list and 0 < len(row) <= MAX_POSITIONAL_FEATURES:
+            self._rows.append(row)  # the common case: checked and split per column in bulk
+            self._buffered += len(row)
+            return
+        self._add_instance_slowly(row)
+
+    def _add_instance_slowly(self, row: Any) -> None:
         if isinstance(row, dict):
             for name, value in row.items():
                 self._push(str(name), value)
@@ -324,8 +333,29 @@ class ProfileBuilder:
             ):
                 self._values.append(output)
 
+    def _stack_rows(self) -> None:
+        """Positional rows to columns: one numpy array per feature when they stack as numbers
+        (None becomes NaN, a missing value), else row by row (mixed types, ragged widths)."""
+        rows, self._rows = self._rows, []
+        try:
+            array = np.array(rows, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            array = None
+        if array is None or array.ndim != 2:
+            for row in rows:
+                self._add_instance_slowly(row)
+            return
+        for i in range(array.shape[1]):
+            name = _POSITIONAL_NAMES[i]
+            column = self._columns.get(name)
+            if column is None:
+                column = self._columns[name] = []
+            column.append(array[:, i])
+
     def _flush(self) -> None:
         p = self._profile
+        if self._rows:
+            self._stack_rows()
         for sketch, values in (
             (p.latency_ms, self._latency),
             (p.confidence, self._confidence),
@@ -338,12 +368,20 @@ class ProfileBuilder:
         features = p.features
         for name, values in self._columns.items():
             if values:
-                features[name] = _combine(features.get(name), _sketch_of(values))
+                if all(isinstance(v, np.ndarray) for v in values):
+                    batch: Any = np.concatenate(values)  # stacked columns: one bulk update
+                else:
+                    batch = [
+                        x
+                        for v in values
+                        for x in (v.tolist() if isinstance(v, np.ndarray) else [v])
+                    ]
+                features[name] = _combine(features.get(name), _sketch_of(batch))
                 values.clear()
         self._buffered = 0
 
 
-def _sketch_of(values: list[object]) -> FeatureSketch:
+def _sketch_of(values: Any) -> FeatureSketch:
     """A sketch of one batch of a feature's values, of the kind those values call for."""
     numeric = NumericSketch()
     numeric.update_many(values)

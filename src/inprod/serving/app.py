@@ -26,6 +26,7 @@ from starlette.routing import Route
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import InprodError
+from ..monitoring.windows import WindowAggregator
 from ..rollout.controller import RolloutController
 from ..store import Store
 from .auth import guard_of
@@ -83,6 +84,9 @@ def create_app(
         capacity=settings.log_buffer_capacity,
         on_flush=metrics.log_written.inc,
         on_drop=metrics.log_dropped.inc,
+        windows=WindowAggregator(window_s=settings.profile_seconds)
+        if settings.profile_seconds > 0
+        else None,
     )
     metrics.log_capacity.set(settings.log_buffer_capacity)
     metrics.log_buffer.set_function(lambda: len(tap))

@@ -19,12 +19,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 
 from ..store import Store
 from ..store._engine import json_dumps
+
+if TYPE_CHECKING:
+    from ..monitoring.windows import WindowAggregator
 from ..store.tables import ReviewTask
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,10 @@ class PredictionLog:
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         on_flush: Callable[[int], None] | None = None,
         on_drop: Callable[[int], None] | None = None,
+        windows: WindowAggregator | None = None,
     ) -> None:
         self.store = store
+        self.windows = windows
         self.capacity = capacity
         self.flush_interval_s = flush_interval_s
         self.flush_rows = flush_rows
@@ -163,12 +168,30 @@ class PredictionLog:
                     self._buffer.extendleft(reversed(rows))  # keep them, in order, for a retry
                     self._reviews.extendleft(reversed(reviews))
                     raise
+                if self.windows is not None:
+                    self.windows.add(rows)  # only once stored, so a retry never counts twice
                 total += n
+            if self.windows is not None:
+                self._write_windows()
         if total:
             self.written += total
             if self._on_flush is not None:
                 self._on_flush(total)
         return total
+
+    def _write_windows(self) -> None:
+        """Store the window profiles that closed (all of them once the writer is stopping)."""
+        assert self.windows is not None
+        keys = self.windows.closed(everything=self._stop.is_set())
+        if not keys:
+            return
+        try:
+            with self.store.session() as s:
+                self.windows.write(s, keys)
+        except Exception:
+            log.exception("writing %d window profile(s) failed; will retry", len(keys))
+            return
+        self.windows.forget(keys)
 
     def close(self) -> None:
         """Stop the writer and flush what is left (graceful shutdown)."""

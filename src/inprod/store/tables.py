@@ -386,3 +386,27 @@ class Annotation(Base):
     prediction_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class WindowProfileRow(Base):
+    """One replica's window profile (monitoring/profile.py) of one endpoint × version × role ×
+    window, as ``WindowProfile.to_dict``. Replicas write their own rows; readers merge them."""
+
+    __tablename__ = "window_profiles"
+    __table_args__ = (
+        UniqueConstraint(
+            "endpoint", "model_name", "model_version", "role", "window_start", "window_s", "replica"
+        ),
+        Index("ix_window_profiles_endpoint_start", "endpoint", "window_start"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_s: Mapped[int] = mapped_column(Integer)
+    replica: Mapped[str] = mapped_column(String(64))
+    instances: Mapped[int] = mapped_column(BigInteger, default=0)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

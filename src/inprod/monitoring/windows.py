@@ -1,0 +1,168 @@
+"""Window profiles from the prediction log, stored per replica and merged when read.
+
+The server's log writer hands every batch of records it stored to a :class:`WindowAggregator`
+(in the writer thread, so the request path pays nothing). Records are grouped into one-minute
+windows per endpoint × version × role; the records of one request (they share their time and
+latency) count as one call. A window is written once it has been closed for ``grace_s``
+seconds, in the same transaction as the predictions; records that arrive later for a written
+window are merged into its row. Each replica writes rows under its own name, so replicas never
+contend: :func:`read_profile` merges whatever rows cover the asked span.
+
+Inputs are profiled from the logged records, so an endpoint with ``sample_rate`` < 1 profiles
+that sample of its inputs (outputs, latency and errors are always complete).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..store import Store, get_store
+from ..store.tables import WindowProfileRow, utcnow
+from .profile import ProfileBuilder, ProfileKey, WindowProfile, merge_all
+
+WINDOW_S = 60
+GRACE_S = 5.0
+# positions in the prediction log's record tuple (serving/tap.py _COLUMNS)
+_TIME, _ENDPOINT, _MODEL, _VERSION, _ROLE = 1, 2, 3, 4, 5
+_INPUTS, _OUTPUTS, _LATENCY, _STATUS = 9, 10, 12, 13
+
+
+def replica_name() -> str:
+    """Host and process: unique among the replicas writing to one store."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}"
+
+
+def window_start(when: datetime, seconds: int = WINDOW_S) -> datetime:
+    epoch = int(when.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+class WindowAggregator:
+    """Builds the open windows of one writer; not thread-safe (the writer thread owns it)."""
+
+    def __init__(
+        self, *, replica: str | None = None, window_s: int = WINDOW_S, grace_s: float = GRACE_S
+    ) -> None:
+        self.replica = replica or replica_name()
+        self.window_s = window_s
+        self.grace_s = grace_s
+        self._open: dict[tuple, ProfileBuilder] = {}
+        self.windows_written = 0
+
+    def add(self, records: list[tuple]) -> None:
+        """Feed stored log records (tuples in the tap's column order), in the order logged."""
+        i, n = 0, len(records)
+        while i < n:
+            first = records[i]
+            j = i + 1
+            while j < n and _same_call(first, records[j]):
+                j += 1
+            call = records[i:j]
+            key = (
+                first[_ENDPOINT],
+                first[_MODEL],
+                first[_VERSION],
+                first[_ROLE],
+                window_start(first[_TIME], self.window_s),
+            )
+            builder = self._open.get(key)
+            if builder is None:
+                builder = ProfileBuilder(ProfileKey(*key, seconds=self.window_s))
+                self._open[key] = builder
+            status = first[_STATUS]
+            builder.add(
+                [r[_INPUTS] for r in call if r[_INPUTS] is not None],
+                None if status != "ok" else [r[_OUTPUTS] for r in call],
+                first[_LATENCY],
+                "ok" if status in ("ok", "skipped") else status,
+            )
+            i = j
+
+    def closed(self, *, now: datetime | None = None, everything: bool = False) -> list[tuple]:
+        """The windows closed for ``grace_s`` (every open one with ``everything``)."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self.grace_s)
+        return [
+            k for k in self._open
+            if everything or k[4] + timedelta(seconds=self.window_s) <= cutoff
+        ]  # fmt: skip
+
+    def write(self, s: Session, keys: list[tuple]) -> None:
+        """Store these windows in ``s``; call :meth:`forget` once ``s`` has committed (a failed
+        write keeps them for the next try)."""
+        for key in keys:
+            _upsert(s, self._open[key].build(), self.replica)
+
+    def forget(self, keys: list[tuple]) -> None:
+        for key in keys:
+            del self._open[key]
+        self.windows_written += len(keys)
+
+
+def _same_call(a: tuple, b: tuple) -> bool:
+    """Records of one request share the time object and latency the tap gave them."""
+    return (
+        a[_TIME] is b[_TIME]
+        and a[_LATENCY] == b[_LATENCY]
+        and a[_ENDPOINT] == b[_ENDPOINT]
+        and a[_ROLE] == b[_ROLE]
+        and a[_VERSION] == b[_VERSION]
+    )
+
+
+def _upsert(s: Session, profile: WindowProfile, replica: str) -> None:
+    k = profile.key
+    row = s.scalar(
+        select(WindowProfileRow).where(
+            WindowProfileRow.endpoint == k.endpoint,
+            WindowProfileRow.model_name == k.model_name,
+            WindowProfileRow.model_version == k.model_version,
+            WindowProfileRow.role == k.role,
+            WindowProfileRow.window_start == k.start,
+            WindowProfileRow.window_s == int(k.seconds),
+            WindowProfileRow.replica == replica,
+        )
+    )
+    if row is None:
+        s.add(
+            WindowProfileRow(
+                endpoint=k.endpoint, model_name=k.model_name, model_version=k.model_version,
+                role=k.role, window_start=k.start, window_s=int(k.seconds), replica=replica,
+                instances=profile.instances, profile=profile.to_dict(), updated_at=utcnow(),
+            )
+        )  # fmt: skip
+        return
+    merged = WindowProfile.from_dict(row.profile).merge(profile)  # records that came late
+    row.profile = merged.to_dict()
+    row.instances = merged.instances
+    row.updated_at = utcnow()
+
+
+def read_profiles(
+    endpoint: str,
+    *,
+    since: datetime,
+    until: datetime,
+    store: Store | None = None,
+) -> dict[tuple[str, int, str], WindowProfile]:
+    """Every replica's windows of ``endpoint`` starting in [since, until), merged per stream:
+    ``{(model_name, model_version, role): profile}`` (empty: no data in that span)."""
+    store = get_store(store)
+    query = select(WindowProfileRow.profile).where(
+        WindowProfileRow.endpoint == endpoint,
+        WindowProfileRow.window_start >= since,
+        WindowProfileRow.window_start < until,
+    )
+    with store.session(write=False) as s:
+        rows: list[Any] = list(s.scalars(query))
+    streams: dict[tuple[str, int, str], list[WindowProfile]] = {}
+    for data in rows:
+        profile = WindowProfile.from_dict(data)
+        k = profile.key
+        streams.setdefault((k.model_name, k.model_version, k.role), []).append(profile)
+    return {stream: merge_all(profiles) for stream, profiles in streams.items()}
