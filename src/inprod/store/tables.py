@@ -410,3 +410,128 @@ class WindowProfileRow(Base):
     instances: Mapped[int] = mapped_column(BigInteger, default=0)
     profile: Mapped[dict[str, Any]] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Monitor(Base):
+    """A rule on one metric of one endpoint (monitoring/monitors.py). Its evaluation state is
+    kept on the row so that any replica's evaluator can go on where another stopped."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("endpoint", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(300))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(50), default="user")  # user | scoping
+    # ok | pending | firing | no_data | error (what the last evaluation found)
+    state: Mapped[str] = mapped_column(String(20), default="no_data")
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """One episode of a monitor's rule holding: opened when it fires, resolved when it stops."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_state_started", "state", "started_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    state: Mapped[str] = mapped_column(String(20), default="firing")  # firing|acknowledged|resolved
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class AlertEvent(Base):
+    """The history of monitors and alerts: fired, resolved, acknowledged, each action's attempts,
+    evaluation errors. ``alert_id`` is None for events of a monitor without an open alert."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(
+        ForeignKey("monitors.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(50))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ActionRun(Base):
+    """One action of one alert; the unique key makes actions idempotent per alert."""
+
+    __tablename__ = "action_runs"
+    __table_args__ = (UniqueConstraint("alert_id", "action_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    action_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RetrainingRequest(Base):
+    """A request to retrain what serves an endpoint; opened by an alert's action or a policy,
+    consumed by retraining (issue 9)."""
+
+    __tablename__ = "retraining_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[str] = mapped_column(String(300), default="")  # e.g. alert:12
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class DriftResult(Base):
+    """One drift test of one stream's window against its reference, explained per feature."""
+
+    __tablename__ = "drift_results"
+    __table_args__ = (Index("ix_drift_results_endpoint_start", "endpoint", "window_start"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_s: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(300))
+    drifted: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pipeline(Base):
+    """Ordered stages (endpoints or functions) whose predictions join by trace id."""
+
+    __tablename__ = "pipelines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
