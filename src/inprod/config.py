@@ -80,6 +80,13 @@ SPECS: tuple[SettingSpec, ...] = (
         zero_turns_off=True,
     ),
     SettingSpec(
+        "monitor_tick_seconds",
+        "INPROD_MONITOR_TICK_SECONDS",
+        "how often the monitor evaluator checks monitors and runs alert actions (0 turns it off)",
+        cast=float,
+        zero_turns_off=True,
+    ),
+    SettingSpec(
         "review_lease_seconds",
         "INPROD_REVIEW_LEASE_SECONDS",
         "how long a claimed review task stays with its reviewer before others may take it",
@@ -94,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "rollout_tick_seconds": 2.0,
     "review_lease_seconds": 300.0,
     "profile_seconds": 60,
+    "monitor_tick_seconds": 15.0,
 }
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -112,6 +120,7 @@ class Settings:
     rollout_tick_seconds: float = DEFAULTS["rollout_tick_seconds"]
     review_lease_seconds: float = DEFAULTS["review_lease_seconds"]
     profile_seconds: int = DEFAULTS["profile_seconds"]
+    monitor_tick_seconds: float = DEFAULTS["monitor_tick_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 

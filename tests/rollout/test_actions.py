@@ -288,7 +288,7 @@ def test_bad_steps_are_refused(deployed: Store, steps: str, message: str) -> Non
 @pytest.mark.parametrize(
     ("options", "field", "message"),
     [
-        ({"gates": ["errors<=0.01"]}, "gates", "known gate metrics: 'accuracy', 'error_rate'"),
+        ({"gates": ["bogus<=0.01"]}, "gates", "known gate metrics: 'accuracy', 'error_rate'"),
         ({"gates": ["error_rat<=0.01"]}, "gates", "did you mean 'error_rate'"),
         ({"interval": "soon"}, "interval", "not a duration like 30s"),
         ({"min_requests": -1}, "min_requests", "whole number >= 0"),

@@ -78,7 +78,7 @@ def test_gate_holds_by_its_operator() -> None:
         ("<=0.01", "is not METRIC OP LIMIT"),
         ("error_rate<=0.01.2", "the limit is not a number"),
         ("error_rate<=1e999", "must be a finite number"),
-        ("errors<=0.01", "unknown metric 'errors'"),
+        ("bogus<=0.01", "unknown metric 'bogus'"),
     ],
 )
 def test_parse_gate_refuses_malformed_gates(text: str, message: str) -> None:

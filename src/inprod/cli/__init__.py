@@ -21,6 +21,7 @@ from . import endpoints as endpoints_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
 from . import monitor as monitor_cmd
+from . import monitor_rules as _monitor_rules  # noqa: F401  (adds its commands to monitor)
 from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd

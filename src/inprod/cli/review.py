@@ -36,7 +36,7 @@ def next_(
         None,
         "--reason",
         help="Only tasks sent for this reason: low_confidence, disagreement, "
-        "audit, human or shadow.",
+        "audit, human, shadow or monitor (sent by an alert).",
     ),
     reviewer: str | None = typer.Option(None, "--reviewer", "-r", help=REVIEWER_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),

@@ -20,10 +20,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased
 
 from ..errors import InvalidInput
+from ..monitoring.feedback_metrics import same_label
 from ..store import Store, get_store
 from ..store.tables import Feedback, Prediction
 from .actions import get_plan
-from .gate_metrics import same_label
 
 CANDIDATE_ROLES = ("shadow", "canary")
 

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, select
 
 from ..store import Store
-from ..store.tables import Feedback, Prediction
+from ..store.tables import Prediction
 from .gates import GateMetric, GateWindow, MetricValue, register_gate_metric
 
 MIN_LABELS = 30  # accuracy on fewer labels than this is noise; the gate waits for more
@@ -72,27 +72,11 @@ def _mean_confidence(w: GateWindow, store: Store) -> MetricValue:
 
 def _accuracy(w: GateWindow, store: Store) -> MetricValue:
     """Share of labelled predictions whose output equals the label (the latest label counts)."""
-    with store.session(write=False) as s:
-        rows = s.execute(
-            select(Prediction.id, Prediction.outputs, Feedback.label, Feedback.id)
-            .join(Feedback, Feedback.prediction_id == Prediction.id)
-            .where(_where(w), Feedback.label.is_not(None))
-            .order_by(Feedback.id)
-        ).all()
-    latest: dict[str, tuple[Any, Any]] = {}
-    for pid, outputs, label, _ in rows:
-        latest[pid] = (outputs, label)
-    if not latest:
-        return MetricValue(None, 0)
-    right = sum(1 for outputs, label in latest.values() if same_label(outputs, label))
-    return MetricValue(right / len(latest), len(latest))
+    from ..monitoring.feedback_metrics import feedback_metric
+    from ..monitoring.metrics import Span, parse_metric
 
-
-def same_label(outputs: Any, label: Any) -> bool:
-    """Whether a logged output row says ``label``; compared as text so 1 and "1" agree."""
-    if isinstance(outputs, dict):
-        outputs = outputs.get("output")
-    return outputs is not None and str(outputs) == str(label)
+    span = Span(w.endpoint, w.start, w.end, w.role, w.model_name, w.version)
+    return feedback_metric(parse_metric("accuracy"), span, store)
 
 
 for _metric in (

@@ -76,6 +76,29 @@ def gate_metrics() -> dict[str, GateMetric]:
     return dict(_METRICS)
 
 
+def resolve_gate_metric(name: str) -> GateMetric | None:
+    """A registered gate metric, else monitoring's metric of that name computed from window
+    profiles (``input.brightness.mean``, ``output.class.scratch``, ``precision.scratch``…);
+    None when neither knows it. Drift metrics need a reference, so gates do not take them."""
+    known = gate_metrics().get(name)
+    if known is not None:
+        return known
+    from ..monitoring.metrics import Span, compute, parse_metric
+
+    try:
+        spec = parse_metric(name)
+    except InvalidInput:
+        return None
+    if spec.family == "drift":
+        return None
+
+    def compute_over(w: GateWindow, store: Any) -> MetricValue:
+        span = Span(w.endpoint, w.start, w.end, w.role, w.model_name, w.version)
+        return compute(spec, span, store=store)
+
+    return GateMetric(name, f"monitoring metric {name}", compute_over, spec.min_samples)
+
+
 @dataclass(frozen=True)
 class Gate:
     text: str
@@ -138,10 +161,14 @@ def parse_gate(text: str) -> Gate:
             field="gates",
         )
     metric = match.group("metric")
-    known = gate_metrics()
-    if metric not in known:
+    if resolve_gate_metric(metric) is None:
+        known = gate_metrics()
         # the list is short and the user is choosing from it: always show all of it
-        listing = "known gate metrics: " + ", ".join(repr(k) for k in sorted(known))
+        listing = (
+            "known gate metrics: "
+            + ", ".join(repr(k) for k in sorted(known))
+            + ", and monitoring metrics such as 'input.FEATURE.mean' or 'output.class.LABEL'"
+        )
         hint = suggest(metric, known, what="gate metrics")
         if hint.startswith("did you mean"):
             listing = f"{hint} {listing}"

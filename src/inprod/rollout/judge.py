@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..store import Store
-from .gates import GateResult, GateWindow, gate_metrics, parse_gate
+from .gates import GateResult, GateWindow, gate_metrics, parse_gate, resolve_gate_metric
 from .plan import DeploymentPlan
 
 
@@ -110,7 +110,9 @@ def _judge_gate(
         gate = parse_gate(text)
     except InvalidInput as exc:  # a metric this process does not know (a plug-in not loaded)
         return GateResult(text, "wait", None, None, 0, exc.message)
-    metric = metrics[gate.metric]
+    metric = metrics.get(gate.metric) or resolve_gate_metric(gate.metric)
+    if metric is None:  # parse_gate resolved it a moment ago
+        return GateResult(text, "wait", None, None, 0, f"unknown metric {gate.metric!r}")
     value = metric.compute(window, store)
     if value.value is None or value.samples < metric.min_samples:
         return GateResult(

@@ -17,10 +17,11 @@ import numpy as np
 from sqlalchemy import and_, select
 
 from ..errors import InvalidInput
+from ..monitoring.feedback_metrics import same_label
 from ..store import Store, get_store
 from ..store.tables import Feedback, Prediction
 from .actions import get_plan
-from .gate_metrics import MIN_LABELS, same_label
+from .gate_metrics import MIN_LABELS
 
 TABLE_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99)
 

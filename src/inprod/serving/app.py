@@ -26,6 +26,7 @@ from starlette.routing import Route
 from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import InprodError
+from ..monitoring.service import MonitorService
 from ..monitoring.windows import WindowAggregator
 from ..rollout.controller import RolloutController
 from ..store import Store
@@ -41,6 +42,7 @@ from .http_errors import (
 from .metrics import ServerMetrics
 from .plan_watch import PlanWatcher
 from .routes_api import router as api_router
+from .routes_monitoring import router as monitoring_router
 from .routes_review import router as review_router
 from .routes_rollout import router as rollout_router
 from .routes_tokens import router as tokens_router
@@ -70,6 +72,7 @@ class ServerState:
     controller: RolloutController
     shadow: ShadowRunner
     plan_watch: PlanWatcher
+    monitors: MonitorService
 
 
 def create_app(
@@ -97,6 +100,9 @@ def create_app(
     state = ServerState(
         store, settings, runtime, tap, metrics, settings.max_body_bytes, controller,
         ShadowRunner(tap, metrics), PlanWatcher(store, runtime.refresh),
+        MonitorService(
+            store, tick_s=settings.monitor_tick_seconds, leadership=controller.leadership
+        ),
     )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -108,10 +114,12 @@ def create_app(
         await runtime.start()
         await state.plan_watch.start()
         await controller.start()
+        await state.monitors.start()
         log.info("serving %d endpoint(s)", len(runtime.endpoints))
         try:
             yield
         finally:
+            await state.monitors.stop()
             await controller.stop()
             await state.plan_watch.stop()
             await state.shadow.stop()
@@ -147,6 +155,7 @@ def create_app(
     app.include_router(tokens_router)
     app.include_router(rollout_router)
     app.include_router(review_router)
+    app.include_router(monitoring_router)
     app = require_tokens(app, store=store, enabled=auth, refresh_s=settings.auth_refresh_seconds)
     return PredictFastPath(app)  # type: ignore[return-value]
 

@@ -1,0 +1,70 @@
+"""The monitor evaluator inside ``inprod serve``: every ``tick_s`` seconds, on the leader only,
+one :func:`evaluate` pass and then the alert actions that are due.
+
+It shares the rollout controller's leadership (one advisory lock per store on PostgreSQL), so
+with several replicas exactly one evaluates and acts; on SQLite the one server always does.
+Passes run in a worker thread; a webhook that hangs is bounded by its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from datetime import UTC, datetime
+
+from ..rollout.leader import Leadership
+from ..store import Store
+from . import actions
+from .evaluator import Evaluation, evaluate
+
+log = logging.getLogger(__name__)
+
+
+class MonitorService:
+    def __init__(self, store: Store, *, tick_s: float, leadership: Leadership) -> None:
+        self.store = store
+        self.tick_s = tick_s
+        self.leadership = leadership
+        self.passes = 0
+        self._task: asyncio.Task[None] | None = None
+        self._working = threading.Lock()
+
+    def tick(self, *, now: datetime | None = None) -> list[Evaluation]:
+        """One pass (nothing when another replica leads): evaluate, then run due actions."""
+        with self._working:
+            if not self.leadership.try_acquire():
+                return []
+            now = now or datetime.now(UTC)
+            results = evaluate(now=now, store=self.store)
+            for r in results:
+                if r.change in ("fired", "resolved", "error"):
+                    log.warning("monitor %r on %s: %s (value %s)", r.name, r.endpoint, r.change,
+                                r.value if r.error is None else r.error)  # fmt: skip
+            actions.run_due(now=now, store=self.store)
+            self.passes += 1
+            return results
+
+    async def start(self) -> None:
+        if self.tick_s > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._forever(), name="inprod-monitor-evaluator"
+            )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self._working.acquire)  # let a pass in its thread finish
+        self._working.release()
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                log.exception("monitor evaluation failed; trying again in %g s", self.tick_s)
