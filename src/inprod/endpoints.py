@@ -8,6 +8,7 @@ replica of the server reads the same values from the store.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ DEFAULT_MAX_INSTANCES = 1000
 REDACTED = "[redacted]"  # what the prediction log holds in place of a redacted field
 
 
+_FUNCTION_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
     """How an endpoint serves.
@@ -41,6 +45,7 @@ class EndpointSettings:
     sample_rate: float = DEFAULT_SAMPLE_RATE
     redact: tuple[str, ...] = ()
     max_instances: int = DEFAULT_MAX_INSTANCES
+    features: str | None = None  # module:function deriving monitored features from an instance
 
     @classmethod
     def from_dict(cls, value: dict[str, Any] | None) -> EndpointSettings:
@@ -80,6 +85,10 @@ class EndpointSettings:
             v = getattr(self, name)
             if not isinstance(v, int | float) or math.isnan(v) or not low <= v <= high:
                 raise bad(name, f"must be a number from {low:g} to {high:g}")
+        if self.features is not None and (
+            not isinstance(self.features, str) or not _FUNCTION_RE.match(self.features)
+        ):
+            raise bad("features", "must be module:function, e.g. myfeatures:brightness")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from inprod.monitoring.windows import WindowAggregator, read_profiles, window_start
@@ -67,3 +69,56 @@ def test_replicas_write_their_own_rows_and_reads_merge_them(store: Store) -> Non
     assert merged[("m", 1, "primary")].requests == 6
     assert read_profiles("ep", since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=2),
                          store=store) == {}  # fmt: skip
+
+
+def test_an_endpoint_s_feature_function_derives_what_is_profiled(store: Store) -> None:
+    from monitor_helpers import ENDPOINT, two_versions
+
+    from inprod import endpoints
+    from inprod.monitoring.windows import FeatureFunctions
+
+    two_versions(store)
+    endpoints.update(ENDPOINT, settings={"features": "feature_fns:image_stats"}, store=store)
+    windows = WindowAggregator(replica="a", features=FeatureFunctions(store))
+    tap = PredictionLog(store, capacity=100, windows=windows)
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        image = (rng.random((8, 8)) * 0.4 + 0.1).tolist()  # dark-ish: mean ≈ 0.3
+        tap.record((uuid.uuid4().hex, T0 + timedelta(seconds=i), ENDPOINT, "inspector", 1,
+                    "primary", None, None, None, image, {"output": "ok"}, 0.9, 3.0, "ok", None,
+                    None))  # fmt: skip
+    tap.close()
+    profile = read_profiles(ENDPOINT, since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1),
+                            store=store)[("inspector", 1, "primary")]  # fmt: skip
+    assert set(profile.features) == {"brightness", "contrast"}
+    assert profile.features["brightness"].mean == pytest.approx(0.3, abs=0.02)
+
+
+def test_a_feature_function_that_raises_never_stops_the_writer(store: Store) -> None:
+    from monitor_helpers import ENDPOINT, two_versions
+
+    from inprod import endpoints
+    from inprod.monitoring.windows import FeatureFunctions
+
+    two_versions(store)
+    endpoints.update(ENDPOINT, settings={"features": "feature_fns:broken"}, store=store)
+    functions = FeatureFunctions(store)
+    tap = PredictionLog(store, capacity=100, windows=WindowAggregator(features=functions))
+    tap.record((uuid.uuid4().hex, T0, ENDPOINT, "inspector", 1, "primary", None, None, None,
+                [0.5, 0.5], {"output": "ok"}, 0.9, 3.0, "ok", None, None))  # fmt: skip
+    tap.close()
+    assert tap.written == 1 and functions.failures == 1
+    profile = read_profiles(ENDPOINT, since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1),
+                            store=store)[("inspector", 1, "primary")]  # fmt: skip
+    assert set(profile.features) == {"x0", "x1"}  # the instance itself, as without a function
+
+
+def test_the_features_setting_must_name_a_function(store: Store) -> None:
+    from monitor_helpers import ENDPOINT, two_versions
+
+    from inprod import endpoints
+    from inprod.errors import InvalidInput
+
+    two_versions(store)
+    with pytest.raises(InvalidInput, match="module:function"):
+        endpoints.update(ENDPOINT, settings={"features": "not a function"}, store=store)

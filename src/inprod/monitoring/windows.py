@@ -14,20 +14,28 @@ that sample of its inputs (outputs, latency and errors are always complete).
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import socket
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..errors import InprodError
 from ..store import Store, get_store
 from ..store.tables import WindowProfileRow, utcnow
 from .profile import ProfileBuilder, ProfileKey, WindowProfile, merge_all
 
+log = logging.getLogger(__name__)
+
 WINDOW_S = 60
 GRACE_S = 5.0
+FEATURES_TTL_S = 30.0
 # positions in the prediction log's record tuple (serving/tap.py _COLUMNS)
 _TIME, _ENDPOINT, _MODEL, _VERSION, _ROLE = 1, 2, 3, 4, 5
 _INPUTS, _OUTPUTS, _LATENCY, _STATUS = 9, 10, 12, 13
@@ -43,15 +51,80 @@ def window_start(when: datetime, seconds: int = WINDOW_S) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
+class FeatureFunctions:
+    """Each endpoint's ``features`` setting (``module:function``) imported, re-read from the store
+    every ``ttl_s``. The function gets one logged instance and returns a dict of derived
+    features (an image → its mean brightness and contrast); they are profiled with the
+    instance's own features (a dict instance) or instead of its row summary (an array)."""
+
+    def __init__(self, store: Store | None, *, ttl_s: float = FEATURES_TTL_S) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._loaded: dict[str, Callable[[Any], Any] | None] = {}
+        self._read_at = -math.inf
+        self.failures = 0  # instances whose function raised or returned no dict
+
+    def get(self, endpoint: str) -> Callable[[Any], Any] | None:
+        if self.store is None:
+            return None
+        if time.monotonic() - self._read_at > self.ttl_s:
+            self._reload()
+        return self._loaded.get(endpoint)
+
+    def _reload(self) -> None:
+        from ..store.tables import Endpoint
+        from .metrics import load_function
+
+        self._read_at = time.monotonic()
+        try:
+            with self.store.session(write=False) as s:  # type: ignore[union-attr]
+                rows = s.execute(select(Endpoint.name, Endpoint.settings)).all()
+        except Exception:
+            log.exception("reading the endpoints' feature functions failed; keeping the last")
+            return
+        loaded: dict[str, Callable[[Any], Any] | None] = {}
+        for name, settings in rows:
+            path = (settings or {}).get("features")
+            if not path:
+                continue
+            try:
+                loaded[name] = load_function(path)
+            except InprodError as exc:
+                if name not in self._loaded:
+                    log.error("endpoint %s: feature function not loaded: %s", name, exc.message)
+                loaded[name] = None
+        self._loaded = loaded
+
+    def derive(self, fn: Callable[[Any], Any], instances: list[Any]) -> list[Any]:
+        out = []
+        for row in instances:
+            try:
+                derived = fn(row)
+            except Exception:
+                derived = None
+            if not isinstance(derived, dict):
+                self.failures += 1
+                out.append(row)
+                continue
+            out.append({**row, **derived} if isinstance(row, dict) else derived)
+        return out
+
+
 class WindowAggregator:
     """Builds the open windows of one writer; not thread-safe (the writer thread owns it)."""
 
     def __init__(
-        self, *, replica: str | None = None, window_s: int = WINDOW_S, grace_s: float = GRACE_S
+        self,
+        *,
+        replica: str | None = None,
+        window_s: int = WINDOW_S,
+        grace_s: float = GRACE_S,
+        features: FeatureFunctions | None = None,
     ) -> None:
         self.replica = replica or replica_name()
         self.window_s = window_s
         self.grace_s = grace_s
+        self.features = features or FeatureFunctions(None)
         self._open: dict[tuple, ProfileBuilder] = {}
         self.windows_written = 0
 
@@ -76,8 +149,12 @@ class WindowAggregator:
                 builder = ProfileBuilder(ProfileKey(*key, seconds=self.window_s))
                 self._open[key] = builder
             status = first[_STATUS]
+            instances = [r[_INPUTS] for r in call if r[_INPUTS] is not None]
+            derive = self.features.get(first[_ENDPOINT])
+            if derive is not None and instances:
+                instances = self.features.derive(derive, instances)
             builder.add(
-                [r[_INPUTS] for r in call if r[_INPUTS] is not None],
+                instances,
                 None if status != "ok" else [r[_OUTPUTS] for r in call],
                 first[_LATENCY],
                 "ok" if status in ("ok", "skipped") else status,

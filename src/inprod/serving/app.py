@@ -27,7 +27,7 @@ from .. import __version__
 from ..config import Settings, load_settings
 from ..errors import InprodError
 from ..monitoring.service import MonitorService
-from ..monitoring.windows import WindowAggregator
+from ..monitoring.windows import FeatureFunctions, WindowAggregator
 from ..rollout.controller import RolloutController
 from ..store import Store
 from .auth import guard_of
@@ -87,7 +87,9 @@ def create_app(
         capacity=settings.log_buffer_capacity,
         on_flush=metrics.log_written.inc,
         on_drop=metrics.log_dropped.inc,
-        windows=WindowAggregator(window_s=settings.profile_seconds)
+        windows=WindowAggregator(
+            window_s=settings.profile_seconds, features=FeatureFunctions(store)
+        )
         if settings.profile_seconds > 0
         else None,
     )
