@@ -1,5 +1,5 @@
 """The monitor evaluator inside ``inprod serve``: every ``tick_s`` seconds, on the leader only,
-one :func:`evaluate` pass and then the alert actions that are due.
+the hour and day rollups that are due, one :func:`evaluate` pass, then the due alert actions.
 
 It shares the rollout controller's leadership (one advisory lock per store on PostgreSQL), so
 with several replicas exactly one evaluates and acts; on SQLite the one server always does.
@@ -18,6 +18,7 @@ from ..rollout.leader import Leadership
 from ..store import Store
 from . import actions
 from .evaluator import Evaluation, evaluate
+from .rollups import roll_up
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class MonitorService:
             if not self.leadership.try_acquire():
                 return []
             now = now or datetime.now(UTC)
+            roll_up(now=now, store=self.store)
             results = evaluate(now=now, store=self.store)
             for r in results:
                 if r.change in ("fired", "resolved", "error"):

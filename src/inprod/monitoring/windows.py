@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 WINDOW_S = 60
 GRACE_S = 5.0
 FEATURES_TTL_S = 30.0
+ROLLUP_REPLICA = "rollup"  # rows merged from every replica's finer windows
 # positions in the prediction log's record tuple (serving/tap.py _COLUMNS)
 _TIME, _ENDPOINT, _MODEL, _VERSION, _ROLE = 1, 2, 3, 4, 5
 _INPUTS, _OUTPUTS, _LATENCY, _STATUS = 9, 10, 12, 13
@@ -228,18 +229,50 @@ def read_profiles(
     store: Store | None = None,
 ) -> dict[tuple[str, int, str], WindowProfile]:
     """Every replica's windows of ``endpoint`` starting in [since, until), merged per stream:
-    ``{(model_name, model_version, role): profile}`` (empty: no data in that span)."""
-    store = get_store(store)
-    query = select(WindowProfileRow.profile).where(
+    ``{(model_name, model_version, role): profile}`` (empty: no data in that span).
+
+    Day and hour rollups (:mod:`.rollups`) stand in for the minutes they cover, so a month
+    reads ~30 day rows plus the edges instead of 43,200 minutes."""
+    streams: dict[tuple[str, int, str], list[WindowProfile]] = {}
+    for profile in _covering_profiles(endpoint, since, until, get_store(store)):
+        k = profile.key
+        streams.setdefault((k.model_name, k.model_version, k.role), []).append(profile)
+    return {stream: merge_all(profiles) for stream, profiles in streams.items()}
+
+
+def _covering_profiles(
+    endpoint: str, since: datetime, until: datetime, store: Store
+) -> list[WindowProfile]:
+    """The coarsest rows that tile [since, until): a rollup row is used only when its whole
+    span lies inside; finer rows inside a used rollup are skipped."""
+    query = select(
+        WindowProfileRow.model_name,
+        WindowProfileRow.model_version,
+        WindowProfileRow.role,
+        WindowProfileRow.window_start,
+        WindowProfileRow.window_s,
+        WindowProfileRow.replica,
+        WindowProfileRow.profile,
+    ).where(
         WindowProfileRow.endpoint == endpoint,
         WindowProfileRow.window_start >= since,
         WindowProfileRow.window_start < until,
     )
     with store.session(write=False) as s:
-        rows: list[Any] = list(s.scalars(query))
-    streams: dict[tuple[str, int, str], list[WindowProfile]] = {}
-    for data in rows:
-        profile = WindowProfile.from_dict(data)
-        k = profile.key
-        streams.setdefault((k.model_name, k.model_version, k.role), []).append(profile)
-    return {stream: merge_all(profiles) for stream, profiles in streams.items()}
+        rows = s.execute(query).all()
+    covered: dict[tuple, list[tuple[datetime, datetime]]] = {}
+    chosen = []
+    for model, version, role, start, seconds, replica, data in sorted(
+        rows, key=lambda r: -r.window_s
+    ):
+        stream = (model, version, role)
+        end = start + timedelta(seconds=seconds)
+        if replica == ROLLUP_REPLICA and end > until:
+            continue  # reaches past the span: its minutes are read instead
+        spans = covered.setdefault(stream, [])
+        if any(a <= start < b for a, b in spans):
+            continue
+        if replica == ROLLUP_REPLICA:
+            spans.append((start, end))
+        chosen.append(data)
+    return [WindowProfile.from_dict(data) for data in chosen]
