@@ -38,7 +38,7 @@ def test_a_monitor_keeps_its_rule_and_describes_it(served: Store) -> None:
         ("input.brightness.mean", {}, "no threshold"),
         ("input.brightness.mean", {"below": 0.3, "change_pct": "20%"}, "not both"),
         ("input.brightness.mean", {"change_pct": "-5%"}, "more than 0%"),
-        ("input.brightness.mean", {"below": 0.3, "window": "10s"}, "shorter than one profile"),
+        ("input.brightness.mean", {"below": 0.3, "window": "2s"}, "too short"),
         ("input.brightness.mean", {"below": 0.3, "for_": "soon"}, "not a duration"),
         ("input.brightness.mean", {"below": float("nan")}, "finite"),
         ("input.brightness.mean", {"below": 0.3, "reference": "train.csv"}, "dataset:NAME"),

@@ -270,6 +270,7 @@ def run(
     For batch and offline use, and for stores no server watches. With a server running on
     PostgreSQL its leader already evaluates; this command then refuses, so no alert is raised
     twice."""
+    from ..config import load_settings
     from ..errors import Conflict, InvalidInput
     from ..monitoring import actions
     from ..monitoring.evaluator import evaluate
@@ -288,13 +289,14 @@ def run(
         if count > REPLAY_LIMIT:
             raise InvalidInput(f"{count} passes is too many; use a larger --step")
         times = [first + timedelta(seconds=gap * i) for i in range(count)]
+    profile_s = load_settings().profile_seconds or 60
     leadership = Leadership(store)
     if not leadership.try_acquire():
         raise Conflict("a running server leads this store and evaluates its monitors already")
     results = []
     try:
         for when in times:
-            results.extend(evaluate(now=when, endpoint=endpoint, store=store))
+            results.extend(evaluate(now=when, endpoint=endpoint, profile_s=profile_s, store=store))
             actions.run_due(now=when, store=store)
     finally:
         leadership.release()

@@ -30,7 +30,7 @@ from .monitors import Rule, action_text
 log = logging.getLogger(__name__)
 
 PROFILE_WINDOW_S = 60
-GRACE_S = 10.0
+GRACE_S = 8.0  # the writers store a window 5 s after it closes (windows.GRACE_S)
 OPEN_STATES = ("firing", "acknowledged")
 
 
@@ -58,27 +58,30 @@ class Evaluation:
         return out
 
 
-def judged_until(now: datetime, spec: MetricSpec) -> datetime:
-    """The end of the span judged at ``now``: the last closed profile window for profile
-    metrics, ``now`` itself for feedback metrics (read from the log)."""
+def judged_until(now: datetime, spec: MetricSpec, profile_s: int = PROFILE_WINDOW_S) -> datetime:
+    """The end of the span judged at ``now``: the last closed profile window (``profile_s``
+    long, the servers' profile_seconds) for profile metrics, ``now`` itself for feedback
+    metrics (read from the log)."""
     if spec.family == "feedback":
         return now
     moment = now - timedelta(seconds=GRACE_S)
     epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % PROFILE_WINDOW_S, tz=UTC)
+    return datetime.fromtimestamp(epoch - epoch % max(1, profile_s), tz=UTC)
 
 
 def evaluate(
     *,
     now: datetime | None = None,
     endpoint: str | None = None,
+    profile_s: int = PROFILE_WINDOW_S,
     store: Store | None = None,
 ) -> list[Evaluation]:
     """One pass over every enabled monitor (of ``endpoint``, or all); one monitor's failure is
-    recorded against it and never stops the others."""
+    recorded against it and never stops the others. ``profile_s``: the profile window length
+    the servers write (settings.profile_seconds)."""
     store = get_store(store)
     now = now or datetime.now(UTC)
-    cache: dict[Any, Any] = {}
+    cache: dict[Any, Any] = {"profile_s": profile_s}
     with store.session(write=False) as s:
         query = select(Monitor.id).where(Monitor.enabled.is_(True)).order_by(Monitor.id)
         if endpoint is not None:
@@ -99,7 +102,7 @@ def evaluate(
 def _measure(
     row: Monitor, rule: Rule, spec: MetricSpec, now: datetime, store: Store, cache: dict
 ) -> tuple[float | None, int, float | None]:
-    until = judged_until(now, spec)
+    until = judged_until(now, spec, cache.get("profile_s", PROFILE_WINDOW_S))
     span = Span(row.endpoint, until - timedelta(seconds=rule.window_s), until, rule.role)
     needs_reference = spec.family == "drift" or rule.change_pct is not None
     reference = _reference_profile(row.endpoint, rule, store, cache) if needs_reference else None

@@ -26,6 +26,7 @@ from .metrics import MetricSpec, parse_metric
 SEVERITIES = ("info", "warning", "critical")
 ACTION_KINDS = ("webhook", "pause", "rollback", "retrain", "review")
 DEFAULT_WINDOW_S = 300.0
+MIN_WINDOW_S = 5.0
 DEFAULT_REVIEW_SAMPLE = 20
 MAX_REVIEW_SAMPLE = 1000
 SUBJECT_PREFIX = "monitor:"
@@ -160,10 +161,10 @@ def make_rule(
     _check_possible(spec, above, below)
     for_s = parse_duration(for_, what="for")
     window_s = DEFAULT_WINDOW_S if window is None else parse_duration(window, what="window")
-    if window_s < 60:
+    if window_s < MIN_WINDOW_S:
         raise InvalidInput(
-            f"window {_fmt_s(window_s)} is shorter than one profile window (1m); give --window "
-            "1m or more",
+            f"window {_fmt_s(window_s)} is too short; give --window {MIN_WINDOW_S:g}s or more "
+            "(and at least the servers' profile window, 1m by default)",
             field="window",
         )
     if min_samples is not None and min_samples < 1:

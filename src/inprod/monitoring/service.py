@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class MonitorService:
-    def __init__(self, store: Store, *, tick_s: float, leadership: Leadership) -> None:
+    def __init__(
+        self, store: Store, *, tick_s: float, leadership: Leadership, profile_s: int = 60
+    ) -> None:
         self.store = store
+        self.profile_s = profile_s
         self.tick_s = tick_s
         self.leadership = leadership
         self.passes = 0
@@ -39,7 +42,7 @@ class MonitorService:
                 return []
             now = now or datetime.now(UTC)
             roll_up(now=now, store=self.store)
-            results = evaluate(now=now, store=self.store)
+            results = evaluate(now=now, profile_s=self.profile_s, store=self.store)
             for r in results:
                 if r.change in ("fired", "resolved", "error"):
                     log.warning("monitor %r on %s: %s (value %s)", r.name, r.endpoint, r.change,

@@ -103,7 +103,10 @@ def create_app(
         store, settings, runtime, tap, metrics, settings.max_body_bytes, controller,
         ShadowRunner(tap, metrics), PlanWatcher(store, runtime.refresh),
         MonitorService(
-            store, tick_s=settings.monitor_tick_seconds, leadership=controller.leadership
+            store,
+            tick_s=settings.monitor_tick_seconds,
+            leadership=controller.leadership,
+            profile_s=settings.profile_seconds or 60,
         ),
     )  # fmt: skip
 
