@@ -150,3 +150,11 @@ def test_category_merge_and_bad_values() -> None:
     assert again == a and again.top(3) == a.top(3)
     with pytest.raises(InvalidInput, match="cannot merge a NumericSketch"):
         a.merge(NumericSketch())  # type: ignore[arg-type]
+
+
+def test_read_only_arrays_are_sketched() -> None:
+    values = np.arange(10, dtype=np.float64)
+    values.flags.writeable = False  # what pandas 3's Series.to_numpy() hands out
+    sketch = NumericSketch()
+    sketch.update_many(values)
+    assert sketch.count == 10 and sketch.max == 9.0

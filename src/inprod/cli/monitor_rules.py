@@ -1,11 +1,13 @@
 """``inprod monitor add | list | tune | remove | history | alerts | ack | run | metrics |
-defaults``: monitors on an endpoint's metrics, and the alerts they raise.
+defaults | report | drift-windows``: monitors on an endpoint's metrics, the alerts they raise,
+and reports.
 
 These commands join the ``monitor`` group of :mod:`.monitor` (which holds ``drift``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -358,3 +360,65 @@ def defaults(
         console.print(f"monitor {m.id} [bold]{m.name}[/]: {m.summary}")
     if not made:
         console.print("nothing to add: every measurable scoping metric has its monitor")
+
+
+@app.command("report")
+def report(
+    endpoint: str = typer.Argument(..., help="The endpoint to report on."),
+    start: str = typer.Option("24h", "--from", help="ISO time, or a span back from now: 24h, 7d."),
+    end: str | None = typer.Option(None, "--to", help="ISO time (default now)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the HTML page here."),
+    reference: str | None = REFERENCE,
+    role: str = typer.Option("primary", "--role", help="primary, canary, shadow or previous."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """A self-contained HTML page: metrics over time with thresholds and alert marks, the
+    span's alerts, and per-feature drift of its last quarter against the reference."""
+    from ..errors import InvalidInput
+    from ..monitoring.report import build_report, render_html, to_json
+
+    if out is None and not as_json:
+        raise InvalidInput("give --out report.html for the page, or --json for the numbers")
+    result = build_report(endpoint, since=start, until=end, reference=reference, role=role)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_html(result), encoding="utf-8")
+    if as_json:
+        print_json(to_json(result))
+    else:
+        console.print(f"wrote {out} ({result['requests']:,} requests, {len(result['alerts'])} "
+                      f"alert(s))")  # fmt: skip
+
+
+@app.command("drift-windows")
+def drift_windows(
+    endpoint: str = typer.Argument(..., help="The endpoint whose windows to test."),
+    since: str = typer.Option("24h", "--since", help="ISO time, or a span back from now."),
+    window: str = typer.Option("1h", "--window", help="Length of each tested window."),
+    reference: str | None = REFERENCE,
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Test each window of the endpoint's traffic against the reference, and store the results
+    (what the leader does every hour)."""
+    from ..monitoring.report import parse_time
+    from ..monitoring.window_drift import drift_windows as run_drift
+    from ..rollout.plan import parse_duration
+
+    now = datetime.now(UTC)
+    window_s = int(parse_duration(window, what="window"))
+    results = run_drift(
+        endpoint, since=parse_time(since, now=now), until=now, window_s=window_s,
+        reference=reference,
+    )  # fmt: skip
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    if not results:
+        console.print("no traffic in that span")
+        return
+    rows = [
+        (fmt_time(r.window_start), f"{r.model_name}@{r.model_version}", r.role,
+         ", ".join(r.drifted) or "-", r.explanation)
+        for r in results
+    ]  # fmt: skip
+    print_table(("window", "version", "role", "drifted", "why"), rows)

@@ -376,12 +376,12 @@ class ProfileBuilder:
                         for v in values
                         for x in (v.tolist() if isinstance(v, np.ndarray) else [v])
                     ]
-                features[name] = _combine(features.get(name), _sketch_of(batch))
+                features[name] = _combine(features.get(name), sketch_of(batch))
                 values.clear()
         self._buffered = 0
 
 
-def _sketch_of(values: Any) -> FeatureSketch:
+def sketch_of(values: Any) -> FeatureSketch:
     """A sketch of one batch of a feature's values, of the kind those values call for."""
     numeric = NumericSketch()
     numeric.update_many(values)

@@ -128,6 +128,8 @@ class NumericSketch:
             array = array[finite]
             if array.size == 0:
                 return
+        if not array.flags.writeable:  # the KLL binding refuses read-only arrays (pandas 3's)
+            array = array.copy()
         self._kll.update(array)
         self.sum += float(array.sum())
         self.sum_squares += float(np.dot(array, array))
