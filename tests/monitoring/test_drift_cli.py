@@ -131,6 +131,34 @@ def test_bad_current_side_fails_with_one_clear_line(
     fails(ref_path, make(ref_path.parent), match=match)
 
 
+def test_html_report_is_written_alongside_the_table(tables: tuple[Path, Path]) -> None:
+    out = tables[0].parent / "drift.html"
+    result = ok(*tables, "--html", out)
+    assert "1 of 3 columns drifted" in result.stdout  # the table is still printed
+    assert f"wrote the drift report to {out}" in result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    body = page[page.index("<tbody>") : page.index("</tbody>")]
+    assert re.findall(r"<tr><td>(.*?)</td>", body)[0] == "temp"  # drifted first
+    assert body.count("<svg") == 3  # a plot per tested column
+    assert "retired" in page and "camera" in page  # the schema differences
+
+
+def test_html_report_works_with_json(tables: tuple[Path, Path]) -> None:
+    out = tables[0].parent / "drift.html"
+    result = ok(*tables, "--json", "--html", out)
+    assert json.loads(result.stdout)["summary"]["drifted"] == ["temp"]  # stdout stays JSON
+    assert "1 of 3 columns drifted" in out.read_text(encoding="utf-8")
+
+
+def test_html_report_into_a_missing_folder_fails_before_the_work(
+    tables: tuple[Path, Path],
+) -> None:
+    target = tables[0].parent / "no-such-folder" / "drift.html"
+    fails(*tables, "--html", target, match="folder")
+    assert not target.parent.exists()
+
+
 def test_unknown_column_is_named(tables: tuple[Path, Path]) -> None:
     fails(*tables, "--columns", "tmep", match="did you mean 'temp'")
 

@@ -96,7 +96,7 @@ def test_quickstart_serves_the_champion_and_logs_every_request(cli, store: Store
     from inprod.store.tables import Feedback
 
     out = cli.ok(
-        "quickstart", "--images", "150", "--requests", "40", "--no-rollout",
+        "quickstart", "--images", "150", "--requests", "40", "--no-rollout", "--no-drift",
         "--data-dir", tmp_path / "data",
     ).stdout  # fmt: skip
     assert "40 requests" in out and "0 errors" in out
@@ -111,8 +111,9 @@ def test_quickstart_rollout_part_reviews_ramps_a_canary_and_rolls_back(cli, stor
     from inprod.store.tables import Annotation
 
     out = cli.ok(
-        "quickstart", "--images", "300", "--requests", "20", "--data-dir", tmp_path / "data"
-    ).stdout
+        "quickstart", "--images", "300", "--requests", "20", "--no-drift",
+        "--data-dir", tmp_path / "data",
+    ).stdout  # fmt: skip
     assert "degree of automation: shadow" in out and "partial at confidence" in out
     events = deploy.history("phone-inspector", store=store)
     actions = [(e.actor, e.action, e.to_state) for e in events]
@@ -130,3 +131,29 @@ def test_quickstart_rollout_part_reviews_ramps_a_canary_and_rolls_back(cli, stor
     assert stats.decided >= 60 and stats.open == 0
     with store.session(write=False) as s:
         assert s.query(Annotation).filter(Annotation.source == "review").count() == stats.decided
+
+
+def test_quickstart_drift_part_fires_the_lighting_monitors(cli, store: Store, tmp_path):
+    from sqlalchemy import select
+
+    from inprod.monitoring import alerts, monitors
+    from inprod.store.tables import RetrainingRequest, ReviewTask
+
+    report = tmp_path / "report.html"
+    out = cli.ok(
+        "quickstart", "--images", "150", "--requests", "20", "--no-rollout",
+        "--report", report, "--data-dir", tmp_path / "data",
+    ).stdout  # fmt: skip
+    assert "the lamps fade" in out and "2 alert(s)" in out
+    fired = {a.monitor: a for a in alerts.list_alerts(endpoint="phone-inspector", store=store)}
+    assert set(fired) == {"lighting: brightness 15% below normal", "lighting: brightness drift"}
+    drift = next(m for m in monitors.list_monitors(store=store) if m.metric.startswith("drift."))
+    assert drift.state == "firing"
+    page = report.read_text()
+    assert "input.brightness.mean" in page and "<svg" in page
+    with store.session(write=False) as s:  # the drift alert's actions ran
+        assert s.scalars(select(RetrainingRequest.trigger)).all() == [
+            f"alert:{fired['lighting: brightness drift'].id}"
+        ]
+        reasons = s.scalars(select(ReviewTask.reason)).all()
+    assert 0 < reasons.count("monitor") <= 20

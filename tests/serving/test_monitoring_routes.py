@@ -84,3 +84,12 @@ def test_changing_monitors_needs_the_operator_role(store: Store, tiny_model: str
         refused = c.post("/api/monitors", headers=headers,
                          json={"endpoint": ENDPOINT, "metric": "qps", "above": 1})  # fmt: skip
         assert refused.status_code == 403
+
+
+def test_headers_longer_than_the_log_keeps_are_refused_before_the_model(client, store) -> None:
+    body = {"instances": [[0.1, 0.2, 0.3, 0.4]]}
+    url = f"/v1/endpoints/{ENDPOINT}/predict"
+    for header, limit in (("X-Trace-Id", 64), ("X-Request-Key", 200)):
+        refused = client.post(url, json=body, headers={header: "t" * (limit + 1)})
+        assert refused.status_code == 400 and header in refused.json()["error"]["message"]
+        assert client.post(url, json=body, headers={header: "t" * limit}).status_code == 200

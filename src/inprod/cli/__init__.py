@@ -22,6 +22,7 @@ from . import lineage as lineage_cmd
 from . import models as models_cmd
 from . import monitor as monitor_cmd
 from . import monitor_rules as _monitor_rules  # noqa: F401  (adds its commands to monitor)
+from . import pipeline as pipeline_cmd
 from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd
@@ -65,6 +66,7 @@ app.add_typer(deploy_cmd.app, name="deploy")
 app.add_typer(automation_cmd.app, name="automation")
 app.add_typer(review_cmd.app, name="review")
 app.add_typer(monitor_cmd.app, name="monitor")
+app.add_typer(pipeline_cmd.app, name="pipeline")
 app.command("rollback")(deploy_cmd.rollback)
 app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ._output import JSON_OPTION_HELP, console, fmt_num, print_json
+from ..errors import InvalidInput
+from ._output import JSON_OPTION_HELP, console, err_console, fmt_num, print_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +31,12 @@ def drift(
         None, "--categorical", help="Comma-separated columns to test as categories (integer codes)."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+    html: Path | None = typer.Option(
+        None,
+        "--html",
+        help="Also write a self-contained HTML report (table and a plot per column) here.",
+        dir_okay=False,
+    ),
 ) -> None:
     """Test each shared column of two tables for drift.
 
@@ -37,6 +45,12 @@ def drift(
     """
     from ..monitoring.drift import CATEGORICAL, table_drift
 
+    if html is not None and not html.absolute().parent.is_dir():  # say so before the work
+        raise InvalidInput(
+            f"cannot write the HTML report to {html}: folder {html.parent} does not exist; "
+            "create it or give another path",
+            field="html",
+        )
     ref = _load_side(reference, "reference")
     cur = _load_side(current, "current")
     kinds = {name: CATEGORICAL for name in _split(categorical)}
@@ -47,6 +61,8 @@ def drift(
         print_json(report.to_dict())
     else:
         _print_report(report)
+    if html is not None:
+        _write_html(html, report, ref, cur, title=f"Drift: {reference} → {current}")
 
 
 def _split(text: str | None) -> list[str]:
@@ -55,23 +71,43 @@ def _split(text: str | None) -> list[str]:
 
 def _load_side(given: str, side: str) -> pd.DataFrame:
     """A file that exists is read as a table; anything else is a dataset version reference."""
-    from pathlib import Path
-
-    from ..data import datasets, readers
+    from ..data import readers
     from ..errors import NotFound
 
     path = Path(given)
     if path.exists():
         readers.check_file(path)
         fmt = readers.table_format(path)
-        return readers.read_table(path, fmt).to_pandas()
+        # One block per column: no copy into a 2-D block, float columns without nulls stay
+        # Arrow's buffers (the drift tests sort copies of them anyway).
+        return readers.read_table(path, fmt).to_pandas(split_blocks=True)
     if path.suffix.lower() in readers.FORMATS or "/" in given or "\\" in given:
         raise NotFound(
             f"{side} file not found: {given}; check the path, or give a dataset version such "
             "as 'phone-images@3'",
             field=side,
         )
+    from ..data import datasets  # the store and SQLAlchemy: 0.4 s a plain file does not need
+
     return datasets.load(given)
+
+
+def _write_html(
+    path: Path, report: DriftReport, ref: pd.DataFrame, cur: pd.DataFrame, *, title: str
+) -> None:
+    from ..monitoring.html import drift_section, page
+
+    sides = {c.column: (ref[c.column], cur[c.column]) for c in report.columns}
+    document = page(title, [drift_section(report, sides)])
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the HTML report to {path}: {exc.strerror}; check that its folder "
+            "exists and is writable",
+            field="html",
+        ) from None
+    err_console.print(f"wrote the drift report to {path}", highlight=False, soft_wrap=True)
 
 
 def _print_report(report: DriftReport) -> None:
@@ -80,8 +116,7 @@ def _print_report(report: DriftReport) -> None:
     table = Table(header_style="bold")
     for name in ("column", "test", "statistic", "p-value", "PSI/JS", "W/std", "missing", "drifted"):
         table.add_column(name, overflow="fold")
-    ordered = sorted(report.columns, key=lambda c: (not c.drifted, -(c.effect_size or 0.0)))
-    for c in ordered:
+    for c in report.most_drifted_first():
         table.add_row(
             c.column,
             c.test,
@@ -106,12 +141,7 @@ def _print_report(report: DriftReport) -> None:
         highlight=False,
     )
     for d in report.schema_differences:
-        what = {
-            "only_in_reference": "only in the reference",
-            "only_in_current": "only in the current table",
-            "kind_mismatch": f"{d.reference} in the reference but {d.current} now",
-        }[d.problem]
-        console.print(f"[yellow]not compared:[/] {d.column!r} is {what}", highlight=False)
+        console.print(f"[yellow]not compared:[/] {d.column!r} is {d.describe()}", highlight=False)
     for c in report.columns:
         if c.note:
             console.print(f"[dim]{c.column}: {c.note}[/]", highlight=False)

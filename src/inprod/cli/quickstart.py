@@ -32,6 +32,15 @@ def quickstart(
         help="After the requests: shadow and partial automation with the review queue, a "
         "gated canary of a challenger, a rollback.",
     ),
+    drift: bool = typer.Option(
+        True,
+        "--drift/--no-drift",
+        help="Then the factory's lighting darkens: brightness and drift monitors fire, with an "
+        "HTML report.",
+    ),
+    report: Path = typer.Option(
+        Path("phone-inspector-report.html"), "--report", help="Where to write the report."
+    ),
 ) -> None:
     """Run the phone-inspection story: scope, data, a tracked run, a champion, then serve it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -70,6 +79,7 @@ def quickstart(
             seed=seed,
             keep_serving=serve,
             rollout_dataset=result.dataset_ref if rollout and requests else None,
+            drift_report=report if drift and requests else None,
         )
     console.print("[bold]Try next:[/]")
     for cmd in (
@@ -81,16 +91,25 @@ def quickstart(
         "inprod predictions tail phone-inspector",
         "inprod deploy history phone-inspector",
         "inprod review stats --endpoint phone-inspector",
+        "inprod monitor list phone-inspector",
+        "inprod monitor alerts phone-inspector",
         "inprod serve   # then POST /v1/endpoints/phone-inspector/predict",
     ):
         console.print(f"  {cmd}")
 
 
 def _serve_part(
-    *, requests: int, port: int, seed: int, keep_serving: bool, rollout_dataset: str | None
+    *,
+    requests: int,
+    port: int,
+    seed: int,
+    keep_serving: bool,
+    rollout_dataset: str | None,
+    drift_report: Path | None,
 ) -> None:
     """Serve the champion in the background, send the camera station's requests, summarize;
-    then, with ``rollout_dataset``, part 3: automation, review, a canary and a rollback."""
+    then, with ``rollout_dataset``, part 3: automation, review, a canary and a rollback; with
+    ``drift_report``, part 4: the lighting drifts and the monitors fire."""
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -128,6 +147,8 @@ def _serve_part(
             )
         if rollout_dataset is not None:
             _rollout_part(url, rollout_dataset, seed=seed, store=store)
+        if drift_report is not None:
+            _drift_part(url, drift_report, seed=seed, store=store)
         if not keep_serving:
             stop()  # graceful: the prediction log is flushed before this returns
         if keep_serving:
@@ -155,3 +176,21 @@ def _rollout_part(url: str, dataset_ref: str, *, seed: int, store: object) -> No
         f"[green]•[/] the inspectors decided {summary.decided} review task(s) in all; the canary "
         f"was {outcome.get(summary.canary_outcome, summary.canary_outcome)}"
     )
+
+
+def _drift_part(url: str, report: Path, *, seed: int, store: object) -> None:
+    from ..quickstart.drift_story import run_drift_story
+
+    def say(message: str) -> None:
+        console.print(("[green]•[/] " if not message.startswith("  ") else "") + message)
+
+    summary = run_drift_story(url, seed=seed, store=store, report_path=report, say=say)
+    if not summary.alerts:
+        console.print("[yellow]•[/] the monitors did not fire in time; see 'inprod monitor list'")
+        return
+    console.print(
+        f"[green]•[/] {len(summary.alerts)} alert(s) {summary.fired_after_s:.0f} s after the "
+        f"lamps began to fade; history: inprod monitor alerts --id {summary.alerts[0]['id']}"
+    )
+    if summary.report:
+        console.print(f"[green]•[/] report: [bold]{summary.report}[/]")

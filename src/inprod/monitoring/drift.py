@@ -15,6 +15,11 @@ keeps alarms for changes that are real *and* large enough to matter.
 Missing values (None, NaN, and ±inf in numeric columns) are dropped before testing and their
 fractions reported per side. Columns found on one side only, or numeric on one side and text
 on the other, are reported as schema differences rather than tested.
+
+Every value is tested; nothing is sampled. Each numeric column is sorted once per side, and KS,
+Wasserstein and PSI all come from the sorted arrays and one linear merge of them; columns are
+tested on parallel threads (sorting releases the GIL). Above 10,000 values a side the KS p-value
+is Smirnov's asymptotic one, as ``scipy.stats.ks_2samp`` computes it there by default.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ DEFAULT_JS_THRESHOLD = 0.1
 PSI_BINS = 10
 PSI_EPSILON = 1e-4
 MAX_WORKERS = 8
+KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp switches from exact to asymptotic p-values here too
 
 __all__ = [
     "ColumnDrift",
@@ -89,6 +95,14 @@ class SchemaDifference:
     reference: str | None  # the column's kind on that side, None where absent
     current: str | None
 
+    def describe(self) -> str:
+        """What went wrong in words, to follow "'column' is", e.g. "only in the reference"."""
+        return {
+            "only_in_reference": "only in the reference",
+            "only_in_current": "only in the current table",
+            "kind_mismatch": f"{self.reference} in the reference but {self.current} now",
+        }[self.problem]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -108,6 +122,10 @@ class DriftReport:
     @property
     def drifted(self) -> list[str]:
         return [c.column for c in self.columns if c.drifted]
+
+    def most_drifted_first(self) -> list[ColumnDrift]:
+        """Drifted columns first, then by effect size, largest first: the order reports show."""
+        return sorted(self.columns, key=lambda c: (not c.drifted, -(c.effect_size or 0.0)))
 
     def to_dict(self) -> dict[str, Any]:
         total = len(self.columns)
@@ -163,16 +181,34 @@ def wasserstein_distance(sorted_reference: np.ndarray, sorted_current: np.ndarra
     """The 1-D Wasserstein distance ∫ |F_r(x) − F_c(x)| dx of two *sorted* finite samples.
 
     The same sum as ``scipy.stats.wasserstein_distance`` for unweighted samples, computed from
-    arrays we have already sorted for PSI: scipy's argsort of both samples made it the slowest
-    statistic here (0.9 s of 1.5 s per million-row column).
+    arrays we have already sorted for PSI and KS: scipy's argsort of both samples takes 0.7 s
+    per million-row column, ten times this.
     """
-    ref, cur = sorted_reference, sorted_current
-    merged = np.concatenate((ref, cur))
-    merged.sort(kind="stable")  # merges the two sorted runs in linear time
-    points = merged[:-1]
-    f_ref = np.searchsorted(ref, points, side="right") / len(ref)
-    f_cur = np.searchsorted(cur, points, side="right") / len(cur)
-    return float(np.sum(np.abs(f_ref - f_cur) * np.diff(merged)))
+    return _merged_distances(sorted_reference, sorted_current)[1]
+
+
+def _merged_distances(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """The KS statistic and the Wasserstein distance of two sorted samples, from one merge.
+
+    Both need the gap F_r − F_c between the empirical CDFs at every point of the merged sample;
+    scipy finds it with two binary searches of every point (and ks_2samp sorts both samples
+    again), which cost 4× this merge on a million rows. The gap is kept in integers,
+    n·m·(F_r − F_c) = (n + m)·(reference values so far) − n·(values so far), so it is exact.
+    Within a run of tied values only the last point is a true CDF value: the KS maximum skips
+    the others, and they add nothing to the Wasserstein integral (their width is 0).
+    """
+    n, m = len(ref), len(cur)
+    both = np.concatenate((ref, cur))
+    order = np.argsort(both, kind="stable")  # merges the two sorted runs in linear time
+    widths = np.diff(both[order])
+    gap = np.cumsum(order < n, dtype=np.int64)
+    gap *= n + m
+    gap -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    np.abs(gap, out=gap)
+    inner = gap[:-1]  # after the last point both CDFs are 1
+    scale = float(n) * float(m)
+    statistic = int(np.max(inner, where=widths > 0, initial=0)) / scale
+    return statistic, float(np.dot(inner, widths)) / scale
 
 
 def _bin_shares(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -261,9 +297,13 @@ def _numeric_values(values: pd.Series, name: str, side: str) -> tuple[np.ndarray
                 field="kind",
             )
         values = converted
-    array = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = array[np.isfinite(array)]
-    return finite, _missing_share(total - len(finite), total)
+    if isinstance(values.dtype, np.dtype):  # NaN is its missing value: no copy for float64
+        array = values.to_numpy(dtype=np.float64)
+    else:  # nullable extension types (Int64, Float64) mark missing values with pd.NA
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    finite = np.isfinite(array)
+    kept = array if finite.all() else array[finite]
+    return kept, _missing_share(total - len(kept), total)
 
 
 def _category_values(values: pd.Series) -> tuple[pd.Series, float]:
@@ -289,21 +329,18 @@ def _untestable(base: dict[str, Any]) -> ColumnDrift:
 def _numeric_drift(
     ref: np.ndarray, cur: np.ndarray, base: dict[str, Any], alpha: float, psi_threshold: float
 ) -> ColumnDrift:
-    from scipy import stats
-
     ref, cur = np.sort(ref), np.sort(cur)
-    ks = stats.ks_2samp(ref, cur)
-    wasserstein = wasserstein_distance(ref, cur)
+    statistic, wasserstein = _merged_distances(ref, cur)
     std = float(np.std(ref, ddof=1)) if len(ref) > 1 else 0.0
     if std > 0:
         normalized: float | None = wasserstein / std
     else:  # a constant reference: any movement is infinitely many of its (zero) stds
         normalized = 0.0 if wasserstein == 0 else None
     psi = _psi_sorted(ref, cur, bins=PSI_BINS, epsilon=PSI_EPSILON)
-    p_value = float(ks.pvalue)
+    p_value = _ks_p_value(ref, cur, statistic)
     return ColumnDrift(
         **base,
-        statistic=float(ks.statistic),
+        statistic=statistic,
         p_value=p_value,
         effect_size=psi,
         drifted=bool(p_value < alpha and psi >= psi_threshold),
@@ -314,6 +351,22 @@ def _numeric_drift(
         if normalized is not None
         else "reference is constant; normalized distance undefined",
     )
+
+
+def _ks_p_value(ref: np.ndarray, cur: np.ndarray, statistic: float) -> float:
+    """The two-sided KS p-value, chosen as ``scipy.stats.ks_2samp``'s default mode chooses it.
+
+    Up to KS_EXACT_MAX_N values a side, scipy's exact distribution (cheap at that size); above,
+    Smirnov's asymptotic one, the Kolmogorov distribution for n·m/(n + m) values, which is what
+    ks_2samp computes there too, here without its second sort of both samples. On a few thousand
+    values a side the two differ by less than 0.01 (and under 10% of p in the far tail).
+    """
+    from scipy import stats
+
+    n, m = len(ref), len(cur)
+    if max(n, m) <= KS_EXACT_MAX_N:
+        return float(stats.ks_2samp(ref, cur).pvalue)
+    return float(np.clip(stats.kstwo.sf(statistic, round(n * m / (n + m))), 0.0, 1.0))
 
 
 def _categorical_drift(

@@ -280,7 +280,12 @@ def action_text(action: dict[str, Any]) -> str:
 
 
 def _check_endpoint(s: Any, endpoint: str) -> None:
-    if s.scalar(select(Endpoint.id).where(Endpoint.name == endpoint)) is None:
+    """An endpoint, or a pipeline's function stage (``PIPELINE/STAGE``, logged like one)."""
+    from .pipelines import is_function_stage
+
+    if s.scalar(select(Endpoint.id).where(Endpoint.name == endpoint)) is None and not (
+        is_function_stage(s, endpoint)
+    ):
         names = s.scalars(select(Endpoint.name)).all()
         raise NotFound(
             f"endpoint {endpoint!r} not found; {suggest(endpoint, names, what='endpoints')}"

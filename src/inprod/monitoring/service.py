@@ -45,8 +45,8 @@ class MonitorService:
             results = evaluate(now=now, profile_s=self.profile_s, store=self.store)
             for r in results:
                 if r.change in ("fired", "resolved", "error"):
-                    log.warning("monitor %r on %s: %s (value %s)", r.name, r.endpoint, r.change,
-                                r.value if r.error is None else r.error)  # fmt: skip
+                    detail = r.error if r.error is not None else f"value {r.value:.4g}"
+                    log.warning("monitor %r on %s: %s (%s)", r.name, r.endpoint, r.change, detail)
             actions.run_due(now=now, store=self.store)
             self.passes += 1
             return results

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_S = 60
 GRACE_S = 5.0
-FEATURES_TTL_S = 30.0
+FEATURES_TTL_S = 5.0  # as the servers' refresh_seconds: a changed setting applies as fast
 ROLLUP_REPLICA = "rollup"  # rows merged from every replica's finer windows
 # positions in the prediction log's record tuple (serving/tap.py _COLUMNS)
 _TIME, _ENDPOINT, _MODEL, _VERSION, _ROLE = 1, 2, 3, 4, 5

@@ -21,6 +21,7 @@ from ..store import Store
 from . import phone_data
 
 ENDPOINT = "phone-inspector"
+FEATURES = "inprod.quickstart.phone_data:image_features"
 START_TIMEOUT_S = 30
 
 
@@ -43,7 +44,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# the story's canary ramps in seconds, so its controller judges often
+# the story's canary ramps in seconds, so its controller judges often; its day of lighting
+# plays out in short profile windows (drift_story.py)
 ROLLOUT_TICK_S = 0.5
 
 
@@ -56,8 +58,14 @@ def background_server(store: Store, port: int) -> Iterator[tuple[str, Callable[[
 
     from ..config import load_settings
     from ..serving.app import create_app
+    from .drift_story import MONITOR_TICK_S, PROFILE_S
 
-    settings = dataclasses.replace(load_settings(), rollout_tick_seconds=ROLLOUT_TICK_S)
+    settings = dataclasses.replace(
+        load_settings(),
+        rollout_tick_seconds=ROLLOUT_TICK_S,
+        profile_seconds=PROFILE_S,
+        monitor_tick_seconds=MONITOR_TICK_S,
+    )
     app = create_app(store, settings=settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -85,13 +93,16 @@ def background_server(store: Store, port: int) -> Iterator[tuple[str, Callable[[
 
 
 def ensure_endpoint(store: Store) -> None:
+    """The endpoint serving the champion, with its monitored image features (brightness,
+    contrast) derived by ``phone_data.image_features``."""
     from .. import endpoints
     from .story import MODEL
 
+    settings = {"features": FEATURES}
     try:
-        endpoints.create(ENDPOINT, f"{MODEL}@champion", store=store)
+        endpoints.create(ENDPOINT, f"{MODEL}@champion", settings=settings, store=store)
     except Conflict:
-        endpoints.update(ENDPOINT, model=f"{MODEL}@champion", store=store)
+        endpoints.update(ENDPOINT, model=f"{MODEL}@champion", settings=settings, store=store)
 
 
 def send_traffic(

@@ -144,3 +144,11 @@ def write_image_folder(data: PhoneImages, folder: Path) -> Path:
 def features(images: np.ndarray) -> np.ndarray:
     """What the model sees: pixels scaled to [0, 1], one row of 1024 floats per image."""
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def image_features(instance: object) -> dict[str, float]:
+    """The endpoint's monitored features of one logged image (1024 pixels in 0..1): mean
+    brightness and contrast (the pixels' standard deviation). Set as the endpoint's
+    ``features`` setting, so lighting changes show up as input metrics."""
+    pixels = np.asarray(instance, dtype=np.float32)
+    return {"brightness": float(pixels.mean()), "contrast": float(pixels.std())}

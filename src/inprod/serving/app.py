@@ -43,6 +43,7 @@ from .metrics import ServerMetrics
 from .plan_watch import PlanWatcher
 from .routes_api import router as api_router
 from .routes_monitoring import router as monitoring_router
+from .routes_pipelines import router as pipelines_router
 from .routes_review import router as review_router
 from .routes_rollout import router as rollout_router
 from .routes_tokens import router as tokens_router
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(rollout_router)
     app.include_router(review_router)
     app.include_router(monitoring_router)
+    app.include_router(pipelines_router)
     app = require_tokens(app, store=store, enabled=auth, refresh_s=settings.auth_refresh_seconds)
     return PredictFastPath(app)  # type: ignore[return-value]
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..endpoints import EndpointSettings
-from ..errors import Conflict, InprodError, NotFound, PayloadTooLarge, suggest
+from ..errors import Conflict, InprodError, InvalidInput, NotFound, PayloadTooLarge, suggest
 from ..flavors import PredictionBatch, Signature
 from .codec import (
     check_content_type,
@@ -125,6 +125,7 @@ def data_plane(wire: Wire) -> Handler:
             if mode != "full" and not reviews:
                 raise _needs_v1(served)
             check(request, served)
+            request_key, trace_id = _routing_headers(request.headers)
             batch, instances, context = decode(
                 parse_json(await read_body(request, state.max_body_bytes)),
                 host.predictor.signature,
@@ -133,9 +134,6 @@ def data_plane(wire: Wire) -> Handler:
         except InprodError as exc:
             metrics.requests.labels(name, host.ref, str(exc.status)).inc()
             return from_exception(exc)
-        headers = request.headers
-        request_key = headers.get("x-request-key")
-        trace_id = headers.get("x-trace-id") or _trace_from_traceparent(headers.get("traceparent"))
         role, children = "primary", served.metric_children
         if served.canary_cut and goes_to_canary(served, request_key):
             host, role, children = served.candidate, "canary", served.candidate_children
@@ -253,6 +251,26 @@ def _encode(
 
 
 predict = data_plane(Wire("predict", _check, _decode, _encode))
+
+
+MAX_REQUEST_KEY_CHARS = 200  # predictions.request_key
+MAX_TRACE_ID_CHARS = 64  # predictions.trace_id
+
+
+def _routing_headers(headers: Any) -> tuple[str | None, str | None]:
+    """X-Request-Key and the trace id (X-Trace-Id or traceparent), refused when longer than the
+    log keeps: one such row would fail its whole batch in the store."""
+    request_key = headers.get("x-request-key")
+    trace_id = headers.get("x-trace-id") or _trace_from_traceparent(headers.get("traceparent"))
+    for name, value, limit in (
+        ("X-Request-Key", request_key, MAX_REQUEST_KEY_CHARS),
+        ("X-Trace-Id", trace_id, MAX_TRACE_ID_CHARS),
+    ):
+        if value is not None and len(value) > limit:
+            raise InvalidInput(
+                f"{name} is {len(value)} characters; at most {limit} are allowed", field=name
+            )
+    return request_key, trace_id
 
 
 def _trace_from_traceparent(value: str | None) -> str | None:
