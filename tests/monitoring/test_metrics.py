@@ -145,3 +145,26 @@ def test_event_rates_count_answers_with_that_user_event(store: Store) -> None:
             s.add(Feedback(prediction_id=pid, event="redo", source="app"))
         s.add(Feedback(prediction_id=ids[0], event="redo", source="app"))  # twice: one answer
     assert compute("event.redo", _span(0, 1), store=store).value == pytest.approx(2 / 8)
+
+
+def test_feedback_metrics_per_slice_show_where_the_concept_drifted(store: Store) -> None:
+    from inprod.store.tables import Prediction
+
+    two_versions(store)
+    ids = log_predictions(store, n=20, version=1, role="primary", at=T0 + timedelta(seconds=1))
+    rows = {p: "AB"[i % 2] for i, p in enumerate(ids)}
+    with store.session() as s:  # factory A: every answer right; factory B: some wrong
+        for p in s.query(Prediction).filter(Prediction.id.in_(ids)):
+            p.inputs = {"factory": rows[p.id], "brightness": 0.5}
+    labels = ["scratch" if rows[p] == "B" and j % 4 == 1 else "ok" for j, p in enumerate(ids)]
+    give_labels(store, ids, labels)
+    span = _span(0, 1)
+    a = compute("accuracy@factory=A", span, store=store)
+    b = compute("accuracy@factory=B", span, store=store)
+    assert (a.value, a.samples) == (1.0, 10)
+    assert (b.value, b.samples) == (0.5, 10)
+    assert compute("accuracy", span, store=store).value == pytest.approx((10 + 10 * b.value) / 20)
+    with pytest.raises(InvalidInput, match="METRIC@FEATURE=VALUE"):
+        parse_metric("qps@factory=A")
+    with pytest.raises(InvalidInput, match="METRIC@FEATURE=VALUE"):
+        parse_metric("accuracy@factory")

@@ -41,25 +41,44 @@ def same_label(outputs: Any, label: Any) -> bool:
     return answer is not None and str(answer) == str(label)
 
 
-def labelled(span: Span, store: Store) -> list[tuple[Any, Any, float | None]]:
-    """(outputs, latest label, confidence) for every labelled answer in the span."""
+def labelled(
+    span: Span, store: Store, slice_: tuple[str, str] | None = None
+) -> list[tuple[Any, Any, float | None]]:
+    """(outputs, latest label, confidence) for every labelled answer in the span (of one slice:
+    answers whose logged input has that feature value; unsampled inputs are left out)."""
+    columns = [Prediction.id, Prediction.outputs, Prediction.confidence, Feedback.label]
+    if slice_ is not None:
+        columns.append(Prediction.inputs)
     with store.session(write=False) as s:
         rows = s.execute(
-            select(Prediction.id, Prediction.outputs, Prediction.confidence, Feedback.label)
+            select(*columns)
             .join(Feedback, Feedback.prediction_id == Prediction.id)
             .where(_where(span), Feedback.label.is_not(None))
             .order_by(Feedback.id)
         ).all()
     latest: dict[str, tuple[Any, Any, float | None]] = {}
-    for pid, outputs, confidence, label in rows:
-        latest[pid] = (outputs, label, confidence)
+    for row in rows:
+        if slice_ is not None and not in_slice(row[4], *slice_):
+            continue
+        latest[row[0]] = (row[1], row[3], row[2])
     return list(latest.values())
+
+
+def in_slice(inputs: Any, feature: str, value: str) -> bool:
+    """Whether a logged instance has ``feature`` equal to ``value`` (as text); positional
+    instances name their features x0, x1, … as the profiles do."""
+    if isinstance(inputs, dict):
+        return feature in inputs and str(inputs[feature]) == value
+    if isinstance(inputs, list) and feature.startswith("x") and feature[1:].isdigit():
+        index = int(feature[1:])
+        return index < len(inputs) and str(inputs[index]) == value
+    return False
 
 
 def feedback_metric(spec: MetricSpec, span: Span, store: Store) -> MetricValue:
     if spec.stat == "event":
         return _event_rate(spec.value or "", span, store)
-    pairs = labelled(span, store)
+    pairs = labelled(span, store, spec.slice)
     if spec.stat == "labels":
         return MetricValue(float(len(pairs)), len(pairs))
     if not pairs:

@@ -13,7 +13,8 @@ Names are dotted and fall in five families (docs/monitoring.md lists them all):
   (fractions of instances);
 - feedback, from the log joined with feedback: ``accuracy``, ``precision.CLASS``, ``recall.CLASS``,
   ``calibration`` (expected calibration error), ``labels`` (how many), ``event.NAME`` (user events
-  such as ``event.redo`` per answered instance);
+  such as ``event.redo`` per answered instance); all but events per slice of a logged input
+  feature: ``accuracy@factory=B``;
 - drift against the endpoint's reference: ``drift.FEATURE.STAT`` (psi, ks, js, wasserstein,
   p_value) and ``drift.share`` (share of features drifted); ``custom.NAME`` for user functions
   (:func:`register_metric`).
@@ -88,6 +89,7 @@ class MetricSpec:
     feature: str | None = None
     stat: str | None = None
     value: str | None = None  # a class label, category value, event or custom metric name
+    slice: tuple[str, str] | None = None  # feedback metrics of one slice: (feature, value)
 
     @property
     def min_samples(self) -> int:
@@ -130,6 +132,8 @@ def parse_metric(name: str) -> MetricSpec:
     """Check a metric name's form; the message lists the forms when it is not one of them."""
     if not isinstance(name, str) or not name or not _NAME.match(name):
         raise InvalidInput(f"metric {name!r} is not a metric name; {_forms()}", field="metric")
+    if "@" in name:
+        return _sliced(name)
     if name in SOFTWARE:
         return MetricSpec(name, "software", stat=name)
     if name in FEEDBACK:
@@ -183,6 +187,21 @@ def parse_metric(name: str) -> MetricSpec:
     if head == "custom" and rest and "." not in rest:
         return MetricSpec(name, "custom", value=rest)
     raise InvalidInput(f"metric {name!r} is not known; {_forms()}", field="metric")
+
+
+def _sliced(name: str) -> MetricSpec:
+    """``accuracy@factory=B``: a feedback metric over the answers whose logged input has
+    ``factory`` equal to ``B`` (concept drift per slice)."""
+    base, _, text = name.partition("@")
+    feature, sep, value = text.partition("=")
+    spec = parse_metric(base)
+    if spec.family != "feedback" or spec.stat == "event" or not sep or not feature or not value:
+        raise InvalidInput(
+            f"metric {name!r}: a slice is METRIC@FEATURE=VALUE on accuracy, precision.CLASS, "
+            "recall.CLASS, calibration or labels, e.g. accuracy@factory=B",
+            field="metric",
+        )
+    return replace(spec, name=name, slice=(feature, value))
 
 
 def _forms() -> str:
