@@ -1,5 +1,6 @@
 """The monitor evaluator inside ``inprod serve``: every ``tick_s`` seconds, on the leader only,
-the hour and day rollups that are due, one :func:`evaluate` pass, then the due alert actions.
+the hour and day rollups that are due, the drift of the hour that closed (stored per window),
+one :func:`evaluate` pass, then the due alert actions.
 
 It shares the rollout controller's leadership (one advisory lock per store on PostgreSQL), so
 with several replicas exactly one evaluates and acts; on SQLite the one server always does.
@@ -12,13 +13,18 @@ import asyncio
 import contextlib
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from ..errors import InprodError
 from ..rollout.leader import Leadership
 from ..store import Store
+from ..store.tables import WindowProfileRow
 from . import actions
 from .evaluator import Evaluation, evaluate
-from .rollups import roll_up
+from .rollups import SETTLE_S, roll_up
+from .window_drift import drift_windows
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,8 @@ class MonitorService:
         self.tick_s = tick_s
         self.leadership = leadership
         self.passes = 0
+        self._drift_hour: datetime | None = None  # the last hour tested for drift
+        self._drift_skipped: set[str] = set()  # endpoints without a usable reference (logged once)
         self._task: asyncio.Task[None] | None = None
         self._working = threading.Lock()
 
@@ -42,6 +50,7 @@ class MonitorService:
                 return []
             now = now or datetime.now(UTC)
             roll_up(now=now, store=self.store)
+            self._hourly_drift(now)
             results = evaluate(now=now, profile_s=self.profile_s, store=self.store)
             for r in results:
                 if r.change in ("fired", "resolved", "error"):
@@ -50,6 +59,33 @@ class MonitorService:
             actions.run_due(now=now, store=self.store)
             self.passes += 1
             return results
+
+    def _hourly_drift(self, now: datetime) -> None:
+        """Once an hour has closed (and settled), test each endpoint's traffic of that hour
+        against its reference and store the result (``inprod monitor drift-windows`` shows
+        them). Endpoints whose reference cannot be built are skipped, logged once."""
+        hour = (now - timedelta(seconds=SETTLE_S)).replace(minute=0, second=0, microsecond=0)
+        previous = hour - timedelta(hours=1)
+        if self._drift_hour is not None and self._drift_hour >= previous:
+            return
+        self._drift_hour = previous
+        with self.store.session(write=False) as s:
+            names = s.scalars(
+                select(WindowProfileRow.endpoint)
+                .where(
+                    WindowProfileRow.window_start >= previous, WindowProfileRow.window_start < hour
+                )
+                .distinct()
+            ).all()
+        for endpoint in names:
+            try:
+                drift_windows(endpoint, since=previous, until=hour, store=self.store)
+            except InprodError as exc:
+                if endpoint not in self._drift_skipped:
+                    self._drift_skipped.add(endpoint)
+                    log.info("%s: no hourly drift: %s", endpoint, exc.message)
+            except Exception:
+                log.exception("%s: hourly drift failed", endpoint)
 
     async def start(self) -> None:
         if self.tick_s > 0 and self._task is None:
