@@ -170,7 +170,7 @@ def _write(path: Path, content: bytes) -> Path:
 
 def test_docs_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     text = DOC.read_text()
-    block = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    block = re.search(r"### From Python\n.*?```python\n(.*?)```", text, re.DOTALL)
     assert block is not None, "docs/monitoring.md lost its Python example"
     exec(compile(block.group(1), str(DOC), "exec"), {})
     assert "'columns_drifted': 1" in capsys.readouterr().out
