@@ -1,21 +1,35 @@
-"""Monitoring: mergeable window profiles of what each endpoint sees and answers.
+"""Monitoring: window profiles of what each endpoint sees and answers, metrics over them,
+monitors and alerts with actions, drift against a reference, reports and pipelines.
 
-Sketches (:mod:`.sketches`) and window profiles (:mod:`.profile`) come first; metrics, drift,
-monitors, alerts and pipelines build on them.
+Names are loaded on first use, so ``import inprod.monitoring.drift`` (the offline drift command)
+does not pay for the sketches and the store.
 """
 
-from .profile import ProfileBuilder as ProfileBuilder
-from .profile import ProfileKey as ProfileKey
-from .profile import WindowProfile as WindowProfile
-from .profile import merge_all as merge_all
-from .sketches import CategorySketch as CategorySketch
-from .sketches import NumericSketch as NumericSketch
+from __future__ import annotations
 
-__all__ = [
-    "CategorySketch",
-    "NumericSketch",
-    "ProfileBuilder",
-    "ProfileKey",
-    "WindowProfile",
-    "merge_all",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CategorySketch": ".sketches",
+    "NumericSketch": ".sketches",
+    "ProfileBuilder": ".profile",
+    "ProfileKey": ".profile",
+    "WindowProfile": ".profile",
+    "merge_all": ".profile",
+    "register_metric": ".metrics",
+    "profile_drift": ".sketch_drift",
+    "reference_profile": ".reference",
+    "read_profiles": ".windows",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inprod.monitoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
