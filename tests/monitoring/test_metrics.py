@@ -168,3 +168,18 @@ def test_feedback_metrics_per_slice_show_where_the_concept_drifted(store: Store)
         parse_metric("qps@factory=A")
     with pytest.raises(InvalidInput, match="METRIC@FEATURE=VALUE"):
         parse_metric("accuracy@factory")
+
+
+def test_series_read_profiles_once_and_feedback_step_by_step(store: Store) -> None:
+    from inprod.monitoring.series import metric_series
+
+    two_versions(store)
+    write_minutes(store, T0, 2, errors=4)
+    points = metric_series(ENDPOINT, parse_metric("error_rate"), T0, minute(3), 60, store=store)
+    assert [v for _, v in points] == [pytest.approx(0.1), pytest.approx(0.1), None]
+    ids = log_predictions(store, n=4, version=1, role="primary", at=minute(1) + timedelta(seconds=1))
+    give_labels(store, ids, ["ok", "ok", "ok", "scratch"])
+    points = metric_series(ENDPOINT, parse_metric("accuracy"), T0, minute(2), 60, store=store)
+    assert [v for _, v in points] == [None, 0.75]
+    with pytest.raises(InvalidInput, match="reference"):
+        metric_series(ENDPOINT, parse_metric("drift.x0.psi"), T0, minute(2), 60, store=store)

@@ -73,6 +73,8 @@ def test_metric_series_refuse_unknown_endpoints_and_too_many_points(client: Test
     too_many = client.get(f"/api/endpoints/{ENDPOINT}/metrics/qps", params={"since": "30d"})
     assert too_many.status_code == 400 and "larger step" in too_many.text
     assert client.get(f"/api/endpoints/{ENDPOINT}/metrics/bogus").status_code == 400
+    drift = client.get(f"/api/endpoints/{ENDPOINT}/metrics/drift.x0.psi")
+    assert drift.status_code == 400 and "reference" in drift.text
 
 
 def test_changing_monitors_needs_the_operator_role(store: Store, tiny_model: str) -> None:

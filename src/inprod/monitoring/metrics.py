@@ -257,11 +257,11 @@ def span_profile(span: Span, store: Store, cache: dict[Any, Any]) -> WindowProfi
             and (span.model_name is None or model == span.model_name)
             and (span.version is None or version == span.version)
         ]
-        cache[key] = _merge_versions(chosen) if chosen else None
+        cache[key] = merge_versions(chosen) if chosen else None
     return cache[key]
 
 
-def _merge_versions(profiles: list[WindowProfile]) -> WindowProfile:
+def merge_versions(profiles: list[WindowProfile]) -> WindowProfile:
     """Profiles of several versions as one stream (a version change mid-span is still one
     endpoint's traffic in that role)."""
     key = profiles[0].key

@@ -10,7 +10,6 @@ never from raw predictions, so a month reads as fast as an hour.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -23,9 +22,10 @@ from ..store import Store, get_store
 from ..store.tables import WindowProfileRow
 from . import html
 from .alerts import list_alerts
-from .metrics import MetricSpec, parse_metric, profile_metric
+from .metrics import merge_versions, parse_metric
 from .monitors import list_monitors
-from .profile import WindowProfile, merge_all
+from .profile import WindowProfile
+from .series import bucket_profiles, series_of
 from .windows import _covering_profiles
 
 MAX_POINTS = 240
@@ -78,14 +78,14 @@ def build_report(
         raise InvalidInput(f"--from {start.isoformat()} must come before --to {end.isoformat()}")
     profiles = [p for p in _covering_profiles(endpoint, start, end, store) if p.key.role == role]
     step = _step(endpoint, start, end, store)
-    buckets = _buckets(profiles, start, end, step)
+    buckets = bucket_profiles(profiles, start, end, step)
     monitors_ = [m for m in list_monitors(endpoint, store=store) if m.rule.role == role]
     names = [name for name, _, _ in SERIES] + [
         m.metric
         for m in monitors_
         if parse_metric(m.metric).family in ("software", "input", "output")
     ]
-    series = {name: _series(parse_metric(name), buckets) for name in dict.fromkeys(names)}
+    series = {name: series_of(parse_metric(name), buckets) for name in dict.fromkeys(names)}
     alerts = [
         a.to_dict()
         for a in list_alerts(endpoint=endpoint, limit=1000, store=store)
@@ -126,44 +126,6 @@ def _step(endpoint: str, start: datetime, end: datetime, store: Store) -> int:
     return max(math.ceil(span / MAX_POINTS), int(finest or 60))
 
 
-def _buckets(
-    profiles: list[WindowProfile], start: datetime, end: datetime, step: int
-) -> list[tuple[datetime, WindowProfile | None]]:
-    count = max(1, math.ceil((end - start).total_seconds() / step))
-    grouped: dict[int, list[WindowProfile]] = {}
-    for p in profiles:
-        index = int((p.key.start - start).total_seconds() // step)
-        grouped.setdefault(min(index, count - 1), []).append(p)
-    out = []
-    for i in range(count):
-        members = grouped.get(i)
-        out.append((start + timedelta(seconds=i * step), _merge(members) if members else None))
-    return out
-
-
-def _merge(profiles: list[WindowProfile]) -> WindowProfile:
-    """Versions of one role as one stream (a version change is still the endpoint's traffic)."""
-    key = profiles[0].key
-    same = [
-        replace(p, key=replace(p.key, model_name=key.model_name, model_version=key.model_version))
-        for p in profiles
-    ]
-    return merge_all(same)
-
-
-def _series(spec: MetricSpec, buckets: list) -> list[tuple[str, float | None]]:
-    points = []
-    for when, profile in buckets:
-        value = None
-        if profile is not None:
-            try:
-                value = profile_metric(spec, profile).value
-            except InvalidInput:
-                value = None
-        points.append((when.isoformat(), value))
-    return points
-
-
 def _drift(
     endpoint: str,
     profiles: list[WindowProfile],
@@ -180,7 +142,7 @@ def _drift(
     described, ref = reference_profile(endpoint, reference=reference, store=store)
     cut = end - (end - start) / 4
     recent = [p for p in profiles if p.key.start >= cut] or profiles
-    current = _merge(recent)
+    current = merge_versions(recent)
     report = profile_drift(ref, current)
     return {
         "reference": described,

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
-from ..monitoring import alerts, monitors
+from ..monitoring import alerts, monitors, series
 from ..monitoring.evaluator import evaluate
-from ..monitoring.metrics import Span, compute
+from ..monitoring.metrics import parse_metric
 from ..rollout.plan import parse_duration
 from .auth import actor_of
 
@@ -189,13 +189,7 @@ def _series(
 ) -> list[dict[str, Any]]:
     from ..endpoints import get as get_endpoint
 
+    spec = parse_metric(metric)
     get_endpoint(endpoint, store=store)  # 404 with a suggestion for a name that does not exist
-    cache: dict[Any, Any] = {}
-    out = []
-    t = start
-    while t < end:
-        nxt = t + timedelta(seconds=step_s)
-        value = compute(metric, Span(endpoint, t, nxt, role), store=store, cache=cache)
-        out.append({"start": t.isoformat(), "value": value.value, "samples": value.samples})
-        t = nxt
-    return out
+    points = series.metric_series(endpoint, spec, start, end, step_s, role=role, store=store)
+    return [{"start": t, "value": v} for t, v in points]
