@@ -208,3 +208,42 @@ def test_acknowledging_marks_the_alert_until_it_resolves(served) -> None:
     write_minutes(served, minute(1), 1, n=20)
     assert run(served, 2).change == "resolved"
     assert alerts.list_alerts(store=served)[0].state == "resolved"
+
+
+class _Hang(BaseHTTPRequestHandler):
+    """Never answers in time: the receiver hangs."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.server.calls += 1
+        threading.Event().wait(2.0)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_hanging_webhook_is_cut_by_its_timeout_and_retried(served, monkeypatch) -> None:
+    import time
+
+    monkeypatch.setattr(actions, "WEBHOOK_TIMEOUT_S", 0.3)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hang)
+    server.calls = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        monitors.add(ENDPOINT, "error_rate", above=0.1, window="1m",
+                     actions=[f"webhook:{url}"], store=served)  # fmt: skip
+        write_minutes(served, T0, 1, n=20, errors=10)
+        alert_id = run(served, 1).alert_id
+        began = time.monotonic()
+        [attempt] = actions.run_due(now=at(1), store=served)
+        assert time.monotonic() - began < 1.5  # bounded by the timeout, not the receiver
+        assert attempt["status"] == "pending" and attempt["retrying"]
+        assert "Timeout" in attempt["error"]
+        [action] = alerts.get(alert_id, store=served)["actions"]
+        assert (action["status"], action["attempts"]) == ("pending", 1)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert server.calls == 1
