@@ -213,7 +213,7 @@ def test_acknowledging_marks_the_alert_until_it_resolves(served) -> None:
 class _Hang(BaseHTTPRequestHandler):
     """Never answers in time: the receiver hangs."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.server.calls += 1
         threading.Event().wait(2.0)
 

@@ -177,7 +177,9 @@ def test_series_read_profiles_once_and_feedback_step_by_step(store: Store) -> No
     write_minutes(store, T0, 2, errors=4)
     points = metric_series(ENDPOINT, parse_metric("error_rate"), T0, minute(3), 60, store=store)
     assert [v for _, v in points] == [pytest.approx(0.1), pytest.approx(0.1), None]
-    ids = log_predictions(store, n=4, version=1, role="primary", at=minute(1) + timedelta(seconds=1))
+    ids = log_predictions(
+        store, n=4, version=1, role="primary", at=minute(1) + timedelta(seconds=1)
+    )
     give_labels(store, ids, ["ok", "ok", "ok", "scratch"])
     points = metric_series(ENDPOINT, parse_metric("accuracy"), T0, minute(2), 60, store=store)
     assert [v for _, v in points] == [None, 0.75]
