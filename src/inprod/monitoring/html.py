@@ -432,6 +432,8 @@ def _time_ticks(first: datetime, last: datetime) -> list[datetime]:
 
 
 def _fmt_time(when: datetime, span_s: float) -> str:
+    if span_s <= 600:  # minutes or less: the seconds matter
+        return when.strftime("%H:%M:%S")
     return when.strftime("%m-%d %H:%M" if span_s <= 3 * 86400 else "%Y-%m-%d")
 
 

@@ -106,7 +106,7 @@ def build_report(
     }
     if profiles:
         try:
-            out["drift"] = _drift(endpoint, profiles, start, end, reference, store)
+            out["drift"] = _drift(endpoint, profiles, reference, store)
         except InprodError as exc:
             out["drift_error"] = exc.message
     return out
@@ -127,20 +127,19 @@ def _step(endpoint: str, start: datetime, end: datetime, store: Store) -> int:
 
 
 def _drift(
-    endpoint: str,
-    profiles: list[WindowProfile],
-    start: datetime,
-    end: datetime,
-    reference: str | None,
-    store: Store,
+    endpoint: str, profiles: list[WindowProfile], reference: str | None, store: Store
 ) -> dict[str, Any]:
-    """The last quarter of the span against the reference, with quantiles for the plots."""
+    """The last quarter of the traffic in the span against the reference, with quantiles for
+    the plots (the quarter is of the stored windows, so a span that ends now is not cut into
+    the windows the writers have not stored yet)."""
     from .reference import reference_profile
     from .sketch_drift import profile_drift
     from .window_drift import explain
 
     described, ref = reference_profile(endpoint, reference=reference, store=store)
-    cut = end - (end - start) / 4
+    first = min(p.key.start for p in profiles)
+    last = max(p.key.end for p in profiles)
+    cut = last - (last - first) / 4
     recent = [p for p in profiles if p.key.start >= cut] or profiles
     current = merge_versions(recent)
     report = profile_drift(ref, current)

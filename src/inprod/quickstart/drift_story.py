@@ -84,7 +84,7 @@ def run_drift_story(
     for alert in out.alerts:
         say(f"  ALERT {alert['id']} ({alert['severity']}): {alert['message']}")
     if report_path is not None and out.alerts:
-        out.report = _write_report(report_path, store)
+        out.report = _write_report(report_path, began, out.reference, store)
     return out
 
 
@@ -126,7 +126,8 @@ class _Camera:
                 time.sleep(self.PACE_S)
 
 
-def _write_report(path: Path, store: Store) -> str | None:
+def _write_report(path: Path, began: datetime, reference: str, store: Store) -> str:
+    """From the start of normal light to now, drift against the normal-light window."""
     from ..monitoring.report import write_report
 
-    return str(write_report(ENDPOINT, since="1h", out=path, store=store))
+    return str(write_report(ENDPOINT, since=began, reference=reference, out=path, store=store))
