@@ -200,7 +200,7 @@ def test_automation_set_show_and_suggest(cli, served, store: Store) -> None:
         ([EP, "--canary", "tiny@2", "--steps", "5,50,25,100"], "must increase (25 follows 50)"),
         ([EP, "--canary", "tiny@2", "--steps", "5,25,50"], "must end at 100"),
         ([EP, "--canary", "tiny@2", "--steps", "five"], "must be percentages like 5,25,50,100"),
-        ([EP, "--canary", "tiny@2", "--gate", "errors<=0.1"], "unknown metric 'errors'"),
+        ([EP, "--canary", "tiny@2", "--gate", "bogus<=0.1"], "unknown metric 'bogus'"),
         ([EP, "--canary", "tiny@2", "--gate", "error_rate=0.1"], "is not METRIC OP LIMIT"),
         ([EP, "--canary", "tiny@2", "--interval", "soon"], "is not a duration like 30s"),
         ([EP, "--canary", "tiny@2", "--min-requests", "-1"], "must be a whole number >= 0"),
