@@ -122,3 +122,17 @@ def test_the_features_setting_must_name_a_function(store: Store) -> None:
     two_versions(store)
     with pytest.raises(InvalidInput, match="module:function"):
         endpoints.update(ENDPOINT, settings={"features": "not a function"}, store=store)
+
+
+def test_records_the_full_buffer_dropped_are_counted_in_their_window(store: Store) -> None:
+    from inprod.monitoring.metrics import Span, compute
+
+    tap = PredictionLog(store, capacity=2, windows=WindowAggregator(replica="a"))
+    _call(tap, T0, [[1.0, 2.0], [2.0, 3.0], [3.0, 4.0], [4.0, 5.0]])  # room for two of four
+    tap.close()
+    assert (tap.written, tap.dropped) == (2, 2)
+    profile = read_profiles("ep", since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1),
+                            store=store)[("m", 1, "primary")]  # fmt: skip
+    assert (profile.instances, profile.dropped) == (2, 2)
+    span = Span("ep", T0 - timedelta(minutes=1), T0 + timedelta(minutes=1))
+    assert compute("log.dropped", span, store=store).value == 2

@@ -3,7 +3,8 @@
 Names are dotted and fall in five families (docs/monitoring.md lists them all):
 
 - software, from window profiles: ``requests``, ``qps``, ``errors``, ``error_rate``,
-  ``latency.p50`` … ``latency.p99``, ``latency.mean``, ``latency.max`` (milliseconds);
+  ``latency.p50`` … ``latency.p99``, ``latency.mean``, ``latency.max`` (milliseconds),
+  ``log.dropped`` (log records the server's full buffer dropped);
 - input, from window profiles: ``input.FEATURE.STAT`` with STAT one of mean, std, min, max,
   p01 … p99, missing, out_of_schema, count (numeric) or ``input.FEATURE.share.VALUE`` and
   ``input.FEATURE.missing`` (categorical), plus ``input.missing`` and ``input.out_of_schema`` over
@@ -141,6 +142,8 @@ def parse_metric(name: str) -> MetricSpec:
     head, _, rest = name.partition(".")
     if head == "latency" and rest in LATENCY_STATS:
         return MetricSpec(name, "software", stat=rest)
+    if name == "log.dropped":
+        return MetricSpec(name, "software", stat="dropped")
     if head == "input" and rest in ("missing", "out_of_schema"):
         return MetricSpec(name, "input", stat=rest)
     if head == "input" and rest:
@@ -282,6 +285,8 @@ def profile_metric(spec: MetricSpec, p: WindowProfile) -> MetricValue:
 
 
 def _software(stat: str, p: WindowProfile) -> MetricValue:
+    if stat == "dropped":  # a window may hold nothing else when the buffer was full
+        return MetricValue(float(p.dropped), p.dropped + p.instances)
     n = p.requests
     if not n:
         return MetricValue(None, 0)
@@ -446,6 +451,7 @@ def metric_catalog(profile: WindowProfile | None = None) -> list[tuple[str, str]
         ("requests", "requests answered in the span"),
         ("qps", "requests a second"),
         ("errors", "failed requests"),
+        ("log.dropped", "log records dropped because the server's buffer was full"),
         ("error_rate", "failed / answered requests"),
         *[(f"latency.{s}", f"server time, {s} (ms)") for s in LATENCY_STATS],
         ("input.missing", "missing values / (instances × features)"),

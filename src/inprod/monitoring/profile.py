@@ -73,6 +73,7 @@ class WindowProfile:
     errors: int = 0
     null_outputs: int = 0
     needs_review: int = 0
+    dropped: int = 0  # log records of this window the server's buffer had no room for
     latency_ms: NumericSketch = field(default_factory=NumericSketch)
     features: dict[str, FeatureSketch] = field(default_factory=dict)
     output_classes: CategorySketch = field(default_factory=CategorySketch)
@@ -99,6 +100,7 @@ class WindowProfile:
             "errors": self.errors,
             "null_outputs": self.null_outputs,
             "needs_review": self.needs_review,
+            "dropped": self.dropped,
             "latency_ms": _b64(self.latency_ms),
             "features": {
                 name: {"kind": _kind(sk), "sketch": _b64(sk)}
@@ -142,6 +144,7 @@ class WindowProfile:
                 errors=int(data["errors"]),
                 null_outputs=int(data["null_outputs"]),
                 needs_review=int(data["needs_review"]),
+                dropped=int(data.get("dropped", 0)),
                 latency_ms=NumericSketch.from_bytes(base64.b64decode(data["latency_ms"])),
                 features=features,
                 output_classes=CategorySketch.from_bytes(base64.b64decode(data["output_classes"])),
@@ -172,6 +175,7 @@ class WindowProfile:
             "requests": self.requests,
             "instances": self.instances,
             "errors": self.errors,
+            "dropped": self.dropped,
             "qps": self.requests / k.seconds if k.seconds > 0 else None,
             "error_rate": _ratio(self.errors, self.requests),
             "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "mean": lat.mean, "max": lat.max},
@@ -215,6 +219,7 @@ def merge_all(profiles: Iterable[WindowProfile]) -> WindowProfile:
         merged.errors += p.errors
         merged.null_outputs += p.null_outputs
         merged.needs_review += p.needs_review
+        merged.dropped += p.dropped
         merged.latency_ms.merge(p.latency_ms)
         merged.output_classes.merge(p.output_classes)
         merged.output_values.merge(p.output_values)
@@ -267,6 +272,10 @@ class ProfileBuilder:
             self._add_outputs(outputs_rows, len(instances))
         if self._buffered >= _FLUSH_VALUES:
             self._flush()
+
+    def drop(self) -> None:
+        """One log record of this window that was dropped before it could be profiled."""
+        self._profile.dropped += 1
 
     def build(self) -> WindowProfile:
         """The profile so far (the builder can go on; later calls change later builds only)."""

@@ -145,10 +145,7 @@ class WindowAggregator:
                 first[_ROLE],
                 window_start(first[_TIME], self.window_s),
             )
-            builder = self._open.get(key)
-            if builder is None:
-                builder = ProfileBuilder(ProfileKey(*key, seconds=self.window_s))
-                self._open[key] = builder
+            builder = self._builder(key)
             status = first[_STATUS]
             instances = [r[_INPUTS] for r in call if r[_INPUTS] is not None]
             derive = self.features.get(first[_ENDPOINT])
@@ -161,6 +158,19 @@ class WindowAggregator:
                 "ok" if status in ("ok", "skipped") else status,
             )
             i = j
+
+    def add_dropped(self, record: tuple) -> None:
+        """One log record the buffer had no room for: ``(time, endpoint, model, version, role)``;
+        counted in its window (``log.dropped``), so a profile says what it is missing."""
+        when, endpoint, model, version, role = record
+        self._builder((endpoint, model, version, role, window_start(when, self.window_s))).drop()
+
+    def _builder(self, key: tuple) -> ProfileBuilder:
+        builder = self._open.get(key)
+        if builder is None:
+            builder = ProfileBuilder(ProfileKey(*key, seconds=self.window_s))
+            self._open[key] = builder
+        return builder
 
     def closed(self, *, now: datetime | None = None, everything: bool = False) -> list[tuple]:
         """The windows closed for ``grace_s`` (every open one with ``everything``)."""

@@ -94,6 +94,7 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
         self.dropped = 0
+        self._dropped_rows: deque[tuple] = deque()  # (time, endpoint, model, version, role)
         self.written = 0
         self._last_drop_warning = 0.0
         self._on_flush = on_flush
@@ -106,6 +107,8 @@ class PredictionLog:
         """Queue one prediction row (a tuple in ``_COLUMNS`` order). False when dropped."""
         if len(self._buffer) >= self.capacity:
             self._drop()
+            if self.windows is not None:  # counted in its window's profile by the writer
+                self._dropped_rows.append(row[1:6])
             return False
         self._buffer.append(row)
         if len(self._buffer) >= self.flush_rows:
@@ -172,6 +175,8 @@ class PredictionLog:
                     self.windows.add(rows)  # only once stored, so a retry never counts twice
                 total += n
             if self.windows is not None:
+                while self._dropped_rows:
+                    self.windows.add_dropped(self._dropped_rows.popleft())
                 self._write_windows()
         if total:
             self.written += total
