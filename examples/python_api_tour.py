@@ -209,6 +209,16 @@ def tour(tmp: Path) -> None:
     for event in inprod.deploy.history("phone-inspector", store=store):
         print(f"  {event.action}: {event.from_state} -> {event.to_state} ({event.reason})")
 
+    # -- monitoring --
+    from inprod.monitoring import alerts, monitors
+    from inprod.monitoring.evaluator import evaluate
+
+    monitors.add("phone-inspector", "input.x0.mean", below=-1.0, for_="10m", store=store)
+    monitors.scoping_defaults("phone-inspector", "phone-inspection", store=store)
+    for result in evaluate(store=store):  # what the server's leader does every 15 s
+        print(f"  monitor {result.name}: {result.state} (value {result.value})")
+    print(f"open alerts: {alerts.list_alerts(state='open', store=store)}")
+
     # -- errors --
     try:
         inprod.models.get("phone-inspector@7", store=store)
