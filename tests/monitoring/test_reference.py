@@ -267,3 +267,23 @@ def test_a_window_reference_merges_the_served_traffic_of_that_span(store: Store)
         reference_profile("ep", reference="window:2026-11-04T00:00/2026-11-03T00:00", store=store)
     with pytest.raises(InvalidInput, match="not START/END in ISO time"):
         reference_profile("ep", reference="window:yesterday", store=store)
+
+
+def test_a_settled_window_reference_is_read_once(store: Store, monkeypatch) -> None:
+    _store_window(store, "primary", T0, _table())
+    calls = []
+    real = reference.read_profiles
+    monkeypatch.setattr(
+        reference, "read_profiles", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    span = "window:2026-11-02T12:00/2026-11-02T12:01Z"  # long past: it cannot change any more
+    first = reference_profile("ep", reference=span, store=store)[1]
+    second = reference_profile("ep", reference=span, store=store)[1]
+    assert len(calls) == 1 and second.instances == first.instances == 400
+    # a window that ends now may still receive profiles: read every time
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    _store_window(store, "primary", now - timedelta(minutes=1), _table())
+    recent = f"window:{(now - timedelta(minutes=1)).isoformat()}/{now.isoformat()}"
+    for _ in range(2):
+        reference_profile("ep", reference=recent, store=store)
+    assert len(calls) == 3

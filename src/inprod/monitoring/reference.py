@@ -16,7 +16,8 @@ one as the row summaries ``mean``, ``std``, ``min``, ``max``. The first label co
 for the model's answers (``output.class`` / ``output.value``) when its values are among the
 model's classes, so the same report covers prediction drift against the training labels.
 
-Dataset versions never change, so their profiles are built once per process and cached.
+Dataset versions never change, so their profiles are built once per process and cached; so are
+window references that ended more than ten minutes ago.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +60,8 @@ logger = logging.getLogger(__name__)
 DATASET_PREFIX = "dataset:"
 WINDOW_PREFIX = "window:"
 REFERENCE_ROLE = "reference"
-CACHE_SIZE = 16  # dataset profiles kept per process
+CACHE_SIZE = 16  # dataset and settled window profiles kept per process
+SETTLED_S = 600.0  # a window reference that ended this long ago is complete (and cached)
 _EXAMPLES = "'dataset:NAME@VERSION' or 'window:2026-11-01T00:00Z/2026-11-08T00:00Z'"
 
 _cache: OrderedDict[tuple[Any, ...], WindowProfile] = OrderedDict()
@@ -217,7 +219,17 @@ def _label_column(
 
 
 def _window_reference(endpoint: str, span: str, store: Store) -> tuple[str, WindowProfile]:
+    """A window long past (``SETTLED_S``) no longer changes: its profile is cached, so an
+    evaluator judging a drift monitor every few seconds reads it once."""
     start, end = _parse_span(span)
+    identity = ("window", store.url, endpoint, start, end)
+    settled = end < datetime.now(UTC) - timedelta(seconds=SETTLED_S)
+    if settled:
+        with _cache_lock:
+            cached = _cache.get(identity)
+            if cached is not None:
+                _cache.move_to_end(identity)
+                return f"{WINDOW_PREFIX}{start.isoformat()}/{end.isoformat()}", cached
     streams = read_profiles(endpoint, since=start, until=end, store=store)
     served = [p for (_, _, role), p in sorted(streams.items()) if role != "shadow"]
     if not served:
@@ -231,6 +243,11 @@ def _window_reference(endpoint: str, span: str, store: Store) -> tuple[str, Wind
     profile = merge_all(
         replace(p, key=replace(common, start=p.key.start, seconds=p.key.seconds)) for p in served
     )
+    if settled:
+        with _cache_lock:
+            _cache[identity] = profile
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
     return f"{WINDOW_PREFIX}{start.isoformat()}/{end.isoformat()}", profile
 
 
