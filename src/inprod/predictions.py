@@ -52,7 +52,7 @@ class PredictionRecord:
         }
 
 
-def _record(p: Prediction) -> PredictionRecord:
+def record_of(p: Prediction) -> PredictionRecord:
     return PredictionRecord(
         id=p.id,
         time=p.time,
@@ -80,7 +80,7 @@ def recent(
         query = query.where(Prediction.time > after)
     query = query.order_by(Prediction.time.desc(), Prediction.id.desc()).limit(limit)
     with store.session(write=False) as s:
-        rows = [_record(p) for p in s.scalars(query)]
+        rows = [record_of(p) for p in s.scalars(query)]
     return rows[::-1]
 
 
@@ -118,7 +118,7 @@ def iter_chunks(
             )
         query = query.order_by(Prediction.time, Prediction.id).limit(chunk_rows)
         with store.session(write=False) as s:
-            rows = [_record(p) for p in s.scalars(query)]
+            rows = [record_of(p) for p in s.scalars(query)]
         if not rows:
             return
         yield rows

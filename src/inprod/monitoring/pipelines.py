@@ -433,7 +433,7 @@ def trace(
 ) -> PipelineTrace:
     """Every stage's predictions (shadows included, marked by role) with ``trace_id``, oldest
     first, at most ``limit`` a stage; NotFound when no stage logged that trace."""
-    from ..predictions import _record
+    from ..predictions import record_of
 
     store = get_store(store)
     info = get(pipeline, store=store)
@@ -446,7 +446,7 @@ def trace(
                 .order_by(Prediction.time, Prediction.id)
                 .limit(limit)
             )
-            out[st.name] = [_record(p) for p in s.scalars(query)]
+            out[st.name] = [record_of(p) for p in s.scalars(query)]
     if not any(out.values()):
         raise NotFound(
             f"no stage of pipeline {pipeline!r} logged trace {trace_id!r}; clients send it in "
