@@ -13,6 +13,7 @@ import pytest
 from monitor_helpers import ENDPOINT, T0, minute, two_versions, write_minutes
 from sqlalchemy import func, select
 
+from inprod.errors import InvalidInput
 from inprod.monitoring import actions, alerts, monitors
 from inprod.monitoring.evaluator import evaluate
 from inprod.monitoring.metrics import register_metric
@@ -247,3 +248,31 @@ def test_a_hanging_webhook_is_cut_by_its_timeout_and_retried(served, monkeypatch
         server.server_close()
         thread.join(timeout=5)
     assert server.calls == 1
+
+
+def test_a_multivariate_drift_monitor_fires_on_a_shift_of_the_logged_inputs(served) -> None:
+    import uuid
+
+    import numpy as np
+
+    from inprod.store.tables import Prediction
+
+    rng = np.random.default_rng(0)
+    with served.session() as s:
+        for i in range(400):  # 08:00-08:10 as usual, 08:10-08:20 with a and b moved together
+            shifted = i >= 200
+            a = rng.normal(2.0 if shifted else 0.0, 1.0)
+            s.add(Prediction(
+                id=uuid.uuid4().hex, time=minute(i / 20), endpoint=ENDPOINT,
+                model_name="inspector", model_version=1, role="primary", latency_ms=1.0,
+                inputs={"a": a, "b": a + rng.normal(0, 0.3), "c": rng.normal()},
+                outputs={"output": "ok"}, status="ok",
+            ))  # fmt: skip
+    reference = f"window:{T0.isoformat()}/{minute(10).isoformat()}"
+    monitors.add(ENDPOINT, "drift.multivariate.auc", above=0.7, window="10m",
+                 reference=reference, store=served)  # fmt: skip
+    with pytest.raises(InvalidInput, match="never be above"):
+        monitors.add(ENDPOINT, "drift.multivariate.auc", above=1.5, store=served)
+    fired = evaluate(now=at(20), profile_s=60, store=served)[0]
+    assert fired.change == "fired" and fired.value > 0.7, fired
+    assert evaluate(now=at(40), store=served)[0].state == "no_data"  # nothing logged then

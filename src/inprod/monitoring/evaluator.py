@@ -104,10 +104,12 @@ def _measure(
 ) -> tuple[float | None, int, float | None]:
     until = judged_until(now, spec, cache.get("profile_s", PROFILE_WINDOW_S))
     span = Span(row.endpoint, until - timedelta(seconds=rule.window_s), until, rule.role)
-    needs_reference = spec.family == "drift" or rule.change_pct is not None
+    needs_reference = (
+        spec.family == "drift" and spec.feature != "multivariate"
+    ) or rule.change_pct is not None
     reference = _reference_profile(row.endpoint, rule, store, cache) if needs_reference else None
-    value = compute(spec, span, store=store, reference=reference, function=rule.function,
-                    cache=cache)  # fmt: skip
+    value = compute(spec, span, store=store, reference=reference, reference_name=rule.reference,
+                    function=rule.function, cache=cache)  # fmt: skip
     ref_value = None
     if rule.change_pct is not None and value.value is not None:
         ref_value = _reference_value(row.endpoint, spec, rule, reference, store, cache)

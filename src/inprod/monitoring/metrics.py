@@ -17,7 +17,8 @@ Names are dotted and fall in five families (docs/monitoring.md lists them all):
   such as ``event.redo`` per answered instance); all but events per slice of a logged input
   feature: ``accuracy@factory=B``;
 - drift against the endpoint's reference: ``drift.FEATURE.STAT`` (psi, ks, js, wasserstein,
-  p_value) and ``drift.share`` (share of features drifted); ``custom.NAME`` for user functions
+  p_value), ``drift.share`` (share of features drifted) and ``drift.multivariate.auc`` (a domain
+  classifier on logged inputs); ``custom.NAME`` for user functions
   (:func:`register_metric`).
 
 Profile metrics never scan raw predictions: they merge the span's window profiles. A value is
@@ -179,6 +180,8 @@ def parse_metric(name: str) -> MetricSpec:
     if head == "drift":
         if rest == "share":
             return MetricSpec(name, "drift", stat="share")
+        if rest == "multivariate.auc":
+            return MetricSpec(name, "drift", feature="multivariate", stat="auc")
         feature, _, stat = rest.rpartition(".")
         if feature and stat in DRIFT_STATS:
             return MetricSpec(name, "drift", feature=feature, stat=stat)
@@ -221,17 +224,21 @@ def compute(
     *,
     store: Store | None = None,
     reference: WindowProfile | None = None,
+    reference_name: str | None = None,
     function: str | None = None,
     cache: dict[Any, Any] | None = None,
 ) -> MetricValue:
     """The metric's value over ``span`` and how many observations it rests on.
 
-    ``reference`` is the profile drift metrics compare with (see monitoring.reference);
+    ``reference`` is the profile drift metrics compare with (see monitoring.reference), and
+    ``reference_name`` its spelling (the multivariate check reads the reference's raw rows);
     ``function`` a ``module:function`` for a custom metric not registered in this process;
     ``cache`` lets one evaluation pass read each span's profiles once."""
     spec = metric if isinstance(metric, MetricSpec) else parse_metric(metric)
     store = get_store(store)
     cache = {} if cache is None else cache
+    if spec.feature == "multivariate":
+        return _multivariate(span, reference_name, store)
     if spec.family == "feedback":
         from .feedback_metrics import feedback_metric
 
@@ -402,6 +409,33 @@ def _drift(
     return MetricValue(None, 0)
 
 
+_MULTIVARIATE: dict[tuple, MetricValue] = {}
+_MULTIVARIATE_KEEP = 64
+
+
+def _multivariate(span: Span, reference: str | None, store: Store) -> MetricValue:
+    """The domain classifier's AUC (0.5: the span looks like the reference), once per span and
+    reference: the classifier costs about a second, and a span changes once a profile window."""
+    from .multivariate import endpoint_multivariate_drift
+
+    key = (store.url, span, reference)
+    if key not in _MULTIVARIATE:
+        try:
+            result = endpoint_multivariate_drift(
+                span.endpoint, since=span.since, until=span.until, reference=reference,
+                role=span.role, store=store,
+            )  # fmt: skip
+            value = MetricValue(result.auc, min(result.n_reference, result.n_current))
+        except InvalidInput as exc:
+            if exc.field not in ("since", "current"):  # the reference or an option is wrong
+                raise
+            value = MetricValue(None, 0)  # too little logged in the span: no data
+        if len(_MULTIVARIATE) >= _MULTIVARIATE_KEEP:
+            _MULTIVARIATE.pop(next(iter(_MULTIVARIATE)))
+        _MULTIVARIATE[key] = value
+    return _MULTIVARIATE[key]
+
+
 def _custom(
     spec: MetricSpec, span: Span, store: Store, function: str | None, cache: dict[Any, Any]
 ) -> MetricValue:
@@ -468,6 +502,7 @@ def metric_catalog(profile: WindowProfile | None = None) -> list[tuple[str, str]
         ("event.NAME", "user events NAME (e.g. redo) per answered instance"),
         ("drift.FEATURE.psi", "drift vs the reference (psi, ks, js, wasserstein, p_value)"),
         ("drift.share", "share of features drifted vs the reference"),
+        ("drift.multivariate.auc", "domain classifier AUC vs the reference (0.5: alike)"),
         ("custom.NAME", "a registered Python function"),
     ]
     if profile is not None:

@@ -32,7 +32,7 @@ MAX_REVIEW_SAMPLE = 1000
 SUBJECT_PREFIX = "monitor:"
 # metrics that are fractions: a threshold outside [0, 1] can never be crossed
 _FRACTION_STATS = ("error_rate", "missing", "out_of_schema", "share", "null", "needs_review")
-_FRACTION_STATS += ("accuracy", "precision", "recall", "calibration", "event", "psi_share")
+_FRACTION_STATS += ("accuracy", "precision", "recall", "calibration", "event", "auc")
 
 
 @dataclass(frozen=True)
