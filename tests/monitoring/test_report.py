@@ -7,7 +7,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from monitor_helpers import ENDPOINT, T0, minute, two_versions, write_minutes
+from monitor_helpers import (
+    ENDPOINT,
+    T0,
+    give_labels,
+    log_predictions,
+    minute,
+    two_versions,
+    write_minutes,
+)
 
 from inprod.errors import InvalidInput, NotFound
 from inprod.monitoring import monitors
@@ -25,6 +33,9 @@ def darkened(store: Store) -> Store:
     write_minutes(store, T0, 20, brightness=0.5)
     write_minutes(store, minute(20), 10, brightness=0.3)
     monitors.add(ENDPOINT, "input.brightness.mean", below=0.4, window="1m", store=store)
+    monitors.add(ENDPOINT, "accuracy", below=0.9, window="1h", store=store)
+    ids = log_predictions(store, n=4, version=1, role="primary", at=minute(25))
+    give_labels(store, ids, ["ok", "ok", "ok", "scratch"])
     for m in range(1, 31):
         evaluate(now=minute(m) + timedelta(seconds=15), store=store)
     return store
@@ -38,6 +49,8 @@ def test_the_report_holds_series_alerts_and_drift(darkened: Store) -> None:
     assert len(brightness) == 30
     assert brightness[0] == pytest.approx(0.5, abs=0.03)
     assert brightness[-1] == pytest.approx(0.3, abs=0.03)
+    accuracy = dict(report["series"]["accuracy"])
+    assert accuracy[minute(25).isoformat()] == 0.75 and accuracy[T0.isoformat()] is None
     [alert] = report["alerts"]
     assert alert["state"] == "firing"
     drift = report["drift"]

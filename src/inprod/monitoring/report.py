@@ -25,7 +25,7 @@ from .alerts import list_alerts
 from .metrics import merge_versions, parse_metric
 from .monitors import list_monitors
 from .profile import WindowProfile
-from .series import bucket_profiles, series_of
+from .series import bucket_profiles, metric_series, series_of
 from .windows import _covering_profiles
 
 MAX_POINTS = 240
@@ -81,11 +81,15 @@ def build_report(
     buckets = bucket_profiles(profiles, start, end, step)
     monitors_ = [m for m in list_monitors(endpoint, store=store) if m.rule.role == role]
     names = [name for name, _, _ in SERIES] + [
-        m.metric
-        for m in monitors_
-        if parse_metric(m.metric).family in ("software", "input", "output")
+        m.metric for m in monitors_ if parse_metric(m.metric).family != "drift"
     ]
-    series = {name: series_of(parse_metric(name), buckets) for name in dict.fromkeys(names)}
+    series = {}
+    for name in dict.fromkeys(names):
+        spec = parse_metric(name)
+        if spec.family in ("software", "input", "output"):
+            series[name] = series_of(spec, buckets)
+        else:  # feedback and custom metrics read the log step by step
+            series[name] = _logged_series(endpoint, spec, start, end, step, role, store)
     alerts = [
         a.to_dict()
         for a in list_alerts(endpoint=endpoint, limit=1000, store=store)
@@ -164,6 +168,17 @@ def _quantiles(sketch: Any) -> list[float]:
         return []
     qs = [(i + 0.5) / QUANTILE_POINTS for i in range(QUANTILE_POINTS)]
     return [float(v) for v in sketch.quantiles(qs) if v is not None]
+
+
+def _logged_series(
+    endpoint: str, spec: Any, start: datetime, end: datetime, step: int, role: str, store: Store
+) -> list[tuple[str, float | None]]:
+    """A feedback or custom metric's series; a custom function that fails leaves gaps (its
+    monitor shows the error) rather than failing the report."""
+    try:
+        return metric_series(endpoint, spec, start, end, step, role=role, store=store)
+    except Exception:
+        return []
 
 
 def to_json(report: dict[str, Any]) -> dict[str, Any]:
