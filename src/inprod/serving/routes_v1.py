@@ -126,11 +126,19 @@ def data_plane(wire: Wire) -> Handler:
                 raise _needs_v1(served)
             check(request, served)
             request_key, trace_id = _routing_headers(request.headers)
-            batch, instances, context = decode(
-                parse_json(await read_body(request, state.max_body_bytes)),
-                host.predictor.signature,
-                settings,
-            )
+            body = parse_json(await read_body(request, state.max_body_bytes))
+            # The plan may have changed while the body arrived: serve with what is loaded now
+            # (a version that left the plan is closed once its in-flight count reaches 0, and
+            # this request only counts from below, with no await in between).
+            served = state.runtime.endpoints.get(name)
+            if served is None:
+                raise unknown_endpoint(state, name)
+            if served.host is None:
+                return unavailable(served)
+            host, settings, mode = served.host, served.settings, served.automation.mode
+            if mode != "full" and not reviews:
+                raise _needs_v1(served)
+            batch, instances, context = decode(body, host.predictor.signature, settings)
         except InprodError as exc:
             metrics.requests.labels(name, host.ref, str(exc.status)).inc()
             return from_exception(exc)
