@@ -178,6 +178,7 @@ def test_tokens_cli_errors_are_one_line_and_store_nothing(cli, store) -> None:
         ("GET", "/readyz", None),
         ("GET", "/metrics", None),
         ("GET", "/api/docs", None),
+        ("GET", "/api/docs/static/swagger-ui.css", None),
         ("GET", "/api/openapi.json", None),
         ("GET", "/v2/health/ready", None),
         ("GET", "/v2/health/ready/../../models/x", "predict"),

@@ -168,3 +168,25 @@ def test_a_token_revoked_with_the_cli_is_refused_within_the_refresh_interval(sec
         assert time.monotonic() - revoked_at < REFRESH_S + 2, "revoked token still accepted"
         time.sleep(0.05)
     assert call(secured, "GET", "/api/endpoints", secured.predict).status_code == 200
+
+
+def test_the_api_docs_page_needs_no_network() -> None:
+    """Swagger UI comes from the package: the page names no outside address and its files are
+    served (open, like the page) by the server itself."""
+    import tempfile
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from inprod.serving.app import create_app
+    from inprod.store import Store
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(f"sqlite:///{Path(folder) / 's.db'}", str(Path(folder) / "a"))
+        with TestClient(create_app(store, auth=True)) as client:
+            page = client.get("/api/docs").text
+            assert "http://" not in page and "https://" not in page
+            for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+                served = client.get(f"/api/docs/static/{asset}")
+                assert served.status_code == 200 and len(served.content) > 10_000
+        store.close()

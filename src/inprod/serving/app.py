@@ -14,13 +14,16 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
@@ -30,7 +33,7 @@ from ..monitoring.service import MonitorService
 from ..monitoring.windows import FeatureFunctions, WindowAggregator
 from ..rollout.controller import RolloutController
 from ..store import Store
-from .auth import guard_of
+from .auth import DOCS_STATIC, guard_of
 from .auth import wrap as require_tokens
 from .codec import dumps
 from .http_errors import (
@@ -74,6 +77,19 @@ class ServerState:
     shadow: ShadowRunner
     plan_watch: PlanWatcher
     monitors: MonitorService
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def _swagger() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/api/openapi.json",
+        title="inprod API",
+        swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
 
 
 def create_app(
@@ -139,7 +155,7 @@ def create_app(
         version=__version__,
         summary="Prediction server and control plane",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the vendored Swagger UI: no CDN, works offline
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -157,6 +173,8 @@ def create_app(
             *v2_routes,
         ]
     )
+    app.mount(DOCS_STATIC, StaticFiles(directory=STATIC / "swagger"), name="docs-static")
+    app.add_api_route("/api/docs", _swagger, include_in_schema=False)
     app.include_router(api_router)
     app.include_router(tokens_router)
     app.include_router(rollout_router)

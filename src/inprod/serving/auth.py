@@ -11,7 +11,8 @@ last known tokens stay in force: an outage must not lock every client out.
 What each request needs, first match wins (``predict < reviewer < operator < admin``; a higher
 role may do what a lower one may):
 
-    /healthz /readyz /metrics /v2/health/* /api/docs /api/openapi.json   open
+    /healthz /readyz /metrics /v2/health/* /api/docs /api/docs/static/*
+    /api/openapi.json                                                    open
     /api/tokens, /api/tokens/*                                           admin
     /api/review, /api/review/* (the human review queue, GET and POST)    reviewer
     /v1/*, /v2/* (predict, feedback, inference)                          predict
@@ -46,11 +47,11 @@ OPEN_PATHS = frozenset(
         "/readyz",
         "/metrics",
         "/api/docs",
-        "/api/docs/oauth2-redirect",
         "/api/openapi.json",
     }
 )
 _V2_HEALTH = "/v2/health/"
+DOCS_STATIC = "/api/docs/static"  # the vendored Swagger UI files
 _REVIEW = "/api/review"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HOW_TO = "send 'Authorization: Bearer inp_…'; an admin creates one with 'inprod tokens create'"
@@ -80,7 +81,7 @@ def resolve_mode(mode: str, host: str) -> bool:
 
 def required_role(method: str, path: str) -> str | None:
     """The least role a request needs; None when the path is open to everyone."""
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path.startswith(DOCS_STATIC + "/"):
         return None
     if path.startswith(_V2_HEALTH) and "/" not in path[len(_V2_HEALTH) :]:
         return None
