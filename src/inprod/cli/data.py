@@ -1,5 +1,5 @@
 """``inprod data``: add tables and image folders as immutable, profiled versions; list, show and
-diff them."""
+diff them; split, validate and augment them (each result a new version with its provenance)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from ._output import (
 if TYPE_CHECKING:
     from ..data._progress import ProgressFn
     from ..data.datasets import DatasetVersionInfo
+    from ..data.split import SplitReport
+    from ..data.validate import ValidationReport
 
 app = typer.Typer(
     help="Datasets: add immutable, profiled versions of tables and image folders; compare them.",
@@ -212,6 +214,231 @@ def diff(
             [(escape(c.column), _cell(c.added), _cell(c.removed)) for c in d.category_changes],
             title="categories",
         )
+
+
+@app.command("split")
+def split(
+    dataset: str = typer.Argument(..., help="The version to split, e.g. phone-images@2."),
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="Columns to stratify on, comma-separated, e.g. label,factory (default: the labels).",
+    ),
+    ratios: str = typer.Option("0.7,0.15,0.15", "--ratios", help="Share of rows per split."),
+    names: str = typer.Option("train,dev,test", "--names", help="Split names, one per ratio."),
+    group: str | None = typer.Option(
+        None, "--group", help="Rows sharing this column's value stay in one split (phone_id)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Same data, options and seed: same splits."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Split into stratified, group-aware, balanced versions NAME-train, NAME-dev, NAME-test.
+
+    Every class and slice of --by keeps its overall share in every split (within 2 points where
+    the counts allow); rows of one --group value, or naming one image, never land in two.
+    """
+    from ..data.split import split as run_split
+
+    with _progress_bar() as progress:
+        report = run_split(
+            dataset,
+            by=_list(by, "--by") if by is not None else None,
+            ratios=_ratios(ratios),
+            group=group,
+            names=_list(names, "--names"),
+            seed=seed,
+            progress=progress,
+        )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    _print_split(report)
+
+
+def _print_split(report: SplitReport) -> None:
+    grouped = f", {report.groups:,} groups of {report.group}" if report.group else ""
+    console.print(
+        f"split [bold]{escape(report.source)}[/] by {escape(', '.join(report.by) or 'nothing')}"
+        f"{escape(grouped)}, seed {report.seed}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print_table(
+        ["split", "version", "rows", "share", "asked"],
+        [
+            (
+                escape(p.name),
+                _stored(p.dataset),
+                f"{p.rows:,}",
+                f"{p.share:.1%}",
+                f"{p.ratio:.1%}",
+            )
+            for p in report.parts
+        ],
+    )
+    names = [p.name for p in report.parts]
+    print_table(
+        ["column", "value", "overall", *names, "largest gap"],
+        [
+            (
+                escape(b.column),
+                escape(b.value),
+                f"{b.overall:.1%}",
+                *(f"{b.shares[n]:.1%} ({b.counts[n]:,})" for n in names),
+                f"{100 * b.deviation:.1f} points",
+            )
+            for b in report.balance
+        ],
+        title="class and slice balance",
+    )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _stored(info: DatasetVersionInfo | None) -> str:
+    if info is None:
+        return ""
+    return escape(info.ref) + ("" if info.created else " (already stored)")
+
+
+@app.command("validate")
+def validate(
+    dataset: str | None = typer.Argument(
+        None,
+        help="The version to check, e.g. phone-images@3; with --endpoint, the training data "
+        "to compare the traffic with (default: the served model's).",
+    ),
+    against: str | None = typer.Option(
+        None, "--against", help="The version to compare with (default: the one before)."
+    ),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="Check this endpoint's logged inputs instead: serving skew."
+    ),
+    since: str = typer.Option("24h", "--since", help="With --endpoint: ISO time or 24h, 7d."),
+    until: str | None = typer.Option(None, "--until", help="With --endpoint (default: now)."),
+    role: str = typer.Option("primary", "--role", help="With --endpoint: whose traffic."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too, not only fails."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Check schema, ranges, missing values, categories and drift; exit 1 when a check fails.
+
+    Compares a version with an earlier one (--against), or an endpoint's logged inputs with
+    training data (--endpoint): training/serving skew.
+    """
+    from ..data import validate as checks
+    from ..errors import InvalidInput
+
+    if endpoint is not None:
+        if against is not None:
+            raise InvalidInput("give --against (two versions) or --endpoint (skew), not both")
+        report = checks.serving_skew(dataset, endpoint, since=since, until=until, role=role)
+    elif dataset is None:
+        raise InvalidInput("name the version to check, e.g. phone-images@3, or give --endpoint")
+    else:
+        report = checks.validate(dataset, against=against)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_validation(report)
+    if report.failures or (strict and report.warnings):
+        raise typer.Exit(1)
+
+
+def _print_validation(report: ValidationReport) -> None:
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+    console.print(
+        f"[bold]{escape(report.subject)}[/] ({report.rows:,} rows) against "
+        f"[bold]{escape(report.reference)}[/] ({report.reference_rows:,} rows)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print_table(
+        ["check", "column", "status", "finding"],
+        [
+            (
+                c.check,
+                escape(c.column or ""),
+                f"[{colour[c.status]}]{c.status}[/]",
+                escape(c.message),
+            )
+            for c in report.checks
+        ],
+    )
+    if report.note:
+        console.print(escape(report.note), highlight=False, soft_wrap=True)
+    console.print(
+        f"{report.status}: {len(report.failures)} failed, {len(report.warnings)} warning(s)",
+        highlight=False,
+    )
+
+
+@app.command("augment")
+def augment(
+    dataset: str = typer.Argument(..., help="The image version to augment, e.g. phone-images@2."),
+    recipe: str = typer.Option(
+        "brightness,contrast,noise",
+        "--recipe",
+        help="Steps applied in order, comma-separated: brightness, contrast, noise, blur, rotate, "
+        "flip; a step may give its range, e.g. brightness=0.6..0.9.",
+    ),
+    only_slice: list[str] = typer.Option(
+        [],
+        "--only-slice",
+        help="Only rows where this holds: factory=B, brightness<0.22, blurry (repeatable: all).",
+    ),
+    factor: int = typer.Option(2, "--factor", help="The slice's new size as a multiple (2: x2)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same images."),
+    name: str | None = typer.Option(
+        None, "--name", help="Store as a version of this dataset (default: the same one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Add augmented copies of a slice's images as a new version, with their provenance."""
+    from ..data.augment import augment as run_augment
+
+    with _progress_bar() as progress:
+        result = run_augment(
+            dataset,
+            recipe=_list(recipe, "--recipe"),
+            only_slice=only_slice,
+            factor=factor,
+            seed=seed,
+            name=name,
+            progress=progress,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    where = " and ".join(result.only_slice) or "every row"
+    steps = ", ".join(result.recipe)
+    console.print(
+        f"added [bold]{escape(result.dataset.ref)}[/]: {result.added:,} new image(s) from the "
+        f"{result.slice_rows:,} rows where {escape(where)} (recipe {escape(steps)}, "
+        f"seed {result.seed}); {result.dataset.row_count:,} rows in all",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _list(text: str, option: str) -> list[str]:
+    from ..errors import InvalidInput
+
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise InvalidInput(f"{option} is empty; give comma-separated values", field=option[2:])
+    return items
+
+
+def _ratios(text: str) -> list[float]:
+    from ..errors import InvalidInput
+
+    try:
+        return [float(t) for t in _list(text, "--ratios")]
+    except ValueError:
+        raise InvalidInput(
+            f"--ratios {text!r} is not a list of numbers; e.g. --ratios 0.7,0.15,0.15",
+            field="ratios",
+        ) from None
 
 
 def _print_provenance(info: DatasetVersionInfo) -> None:
