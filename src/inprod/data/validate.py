@@ -436,7 +436,7 @@ def serving_skew(
     NotFound for an unknown endpoint or dataset, InvalidInput for a span without tabular inputs.
     """
     from .. import endpoints
-    from ..monitoring.multivariate import _check_logged, _holds, _reference_rows, logged_inputs
+    from ..monitoring.multivariate import check_logged, holds_value, logged_inputs, reference_rows
     from ..monitoring.reference import DATASET_PREFIX
     from ..monitoring.report import parse_time
 
@@ -449,10 +449,10 @@ def serving_skew(
         endpoint, since=start, until=end, role=role, limit=max_rows, store=store
     )
     span = f"endpoint {endpoint!r} in role {role!r} from {start.isoformat()} to {end.isoformat()}"
-    _check_logged(current, span, "since")
+    check_logged(current, span, "since")
     given = None if dataset is None else DATASET_PREFIX + dataset
-    description, reference = _reference_rows(endpoint, given, max_rows, store)
-    redacted = [c for c in current.columns if _holds(current[c], endpoints.REDACTED)]
+    description, reference = reference_rows(endpoint, given, max_rows, store)
+    redacted = [c for c in current.columns if holds_value(current[c], endpoints.REDACTED)]
     report = validate_table(
         current.drop(columns=redacted),
         reference.drop(columns=redacted, errors="ignore"),

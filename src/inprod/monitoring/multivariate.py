@@ -432,11 +432,11 @@ def endpoint_multivariate_drift(
     endpoints.get(endpoint, store=store)  # NotFound before "nothing logged"
     current = _read_inputs(endpoint, start, end, Prediction.role == role, max_rows, store)
     where = f"from {start.isoformat()} to {end.isoformat()}"
-    _check_logged(current, f"endpoint {endpoint!r} in role {role!r} {where}", "since")
-    description, table = _reference_rows(endpoint, reference, max_rows, store)
-    redacted = [c for c in current.columns if _holds(current[c], endpoints.REDACTED)]
+    check_logged(current, f"endpoint {endpoint!r} in role {role!r} {where}", "since")
+    description, table = reference_rows(endpoint, reference, max_rows, store)
+    redacted = [c for c in current.columns if holds_value(current[c], endpoints.REDACTED)]
     redacted += [
-        c for c in table.columns if c not in redacted and _holds(table[c], endpoints.REDACTED)
+        c for c in table.columns if c not in redacted and holds_value(table[c], endpoints.REDACTED)
     ]
     result = domain_classifier_drift(
         table.drop(columns=redacted, errors="ignore"),
@@ -454,7 +454,7 @@ def endpoint_multivariate_drift(
     return replace(result, note="; ".join([*notes, result.note] if result.note else notes))
 
 
-def _check_logged(frame: pd.DataFrame, what: str, field: str) -> None:
+def check_logged(frame: pd.DataFrame, what: str, field: str) -> None:
     if len(frame):
         return
     if frame.attrs["skipped"]:
@@ -472,14 +472,14 @@ def _check_logged(frame: pd.DataFrame, what: str, field: str) -> None:
     )
 
 
-def _holds(values: pd.Series, marker: str) -> bool:
+def holds_value(values: pd.Series, marker: str) -> bool:
     from pandas.api import types
 
     text = types.is_object_dtype(values.dtype) or types.is_string_dtype(values.dtype)
     return text and bool((values == marker).any())
 
 
-def _reference_rows(
+def reference_rows(
     endpoint: str, reference: str | None, max_rows: int, store: Store
 ) -> tuple[str, pd.DataFrame]:
     """``(description, rows)`` of a reference in :func:`.reference.reference_profile`'s forms."""
@@ -497,7 +497,7 @@ def _reference_rows(
         start, end = ref._parse_span(text[len(ref.WINDOW_PREFIX) :])
         rows = _read_inputs(endpoint, start, end, Prediction.role != "shadow", max_rows, store)
         description = f"{ref.WINDOW_PREFIX}{start.isoformat()}/{end.isoformat()}"
-        _check_logged(rows, f"endpoint {endpoint!r} in the reference {description}", "reference")
+        check_logged(rows, f"endpoint {endpoint!r} in the reference {description}", "reference")
         return description, rows
     raise InvalidInput(
         f"reference {reference!r} is not {ref._EXAMPLES}; leave it out to compare with the "
