@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import InprodError
+from . import analyze as analyze_cmd
 from . import automation as automation_cmd
 from . import batch as batch_cmd
 from . import config as config_cmd
@@ -18,6 +19,8 @@ from . import data as data_cmd
 from . import db as db_cmd
 from . import deploy as deploy_cmd
 from . import endpoints as endpoints_cmd
+from . import evaluate as evaluate_cmd
+from . import hlp as hlp_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
 from . import monitor as monitor_cmd
@@ -67,6 +70,9 @@ app.add_typer(automation_cmd.app, name="automation")
 app.add_typer(review_cmd.app, name="review")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_cmd.app, name="pipeline")
+app.add_typer(analyze_cmd.app, name="analyze")
+app.command("hlp")(hlp_cmd.hlp)
+app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("rollback")(deploy_cmd.rollback)
 app.command("serve")(serve_cmd.serve)
 app.command("lineage")(lineage_cmd.lineage)
