@@ -29,6 +29,9 @@ def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, t
     ).stdout
     assert "phone-inspector@1 (alias champion)" in out
     assert "Try next" in out
+    assert "potential improvement = gap to HLP" in out  # the prioritization table
+
+    from inprod.analysis import analyze_errors, load_predictions
 
     assert [m.name for m in projects.get("phone-inspection", store=store).metrics] == [
         "accuracy",
@@ -39,6 +42,9 @@ def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, t
     run = get_run(champion.run_id, store=store)
     assert run.status == "finished"
     assert {"factory=A", "factory=B"} <= set(run.slice_metrics)
+    logged = load_predictions(run.id, store=store)  # error analysis can be run again later
+    table = analyze_errors(logged, baseline_col="inspector-1", tags=["dark", "blurry"]).table
+    assert {r.tag for r in table} == {"dark", "blurry"} and len(logged) == 50
     assert [d["ref"] for d in run.datasets] == ["phone-images@1"]
     dataset = datasets.get("phone-images@1", store=store)
     assert dataset.kind == "images" and dataset.row_count == 200

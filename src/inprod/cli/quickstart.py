@@ -67,8 +67,7 @@ def quickstart(
         f"[bold]{result.model_ref}[/] ({role}) — test accuracy "
         f"[bold]{result.accuracy:.3f}[/] (target ≥ 0.95)"
     )
-    worst = sorted(result.slice_accuracy.items(), key=lambda kv: kv[1])[:3]
-    console.print("weakest slices: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    _print_priorities(result.priorities)
     console.print()
     print_lineage(lineage(f"{MODEL}@champion"))
     console.print()
@@ -86,6 +85,7 @@ def quickstart(
         "inprod project show phone-inspection",
         f"inprod data show {result.dataset_ref}",
         f"inprod runs show {result.run_id[:8]}",
+        f"inprod analyze errors {result.run_id[:8]} --hlp-col inspector-1 --tags dark,blurry",
         "inprod models show phone-inspector@champion",
         "inprod lineage phone-inspector@champion --json",
         "inprod predictions tail phone-inspector",
@@ -96,6 +96,21 @@ def quickstart(
         "inprod serve   # then POST /v1/endpoints/phone-inspector/predict",
     ):
         console.print(f"  {cmd}")
+
+
+def _print_priorities(rows: list) -> None:
+    """The course's prioritization table: where better data would pay off most."""
+    from ._output import print_table
+
+    def pct(value: float | None) -> str:
+        return "" if value is None else f"{100 * value:.1f}%"
+
+    print_table(
+        ("tag", "accuracy", "HLP (inspector)", "gap", "% of data", "potential"),
+        [(r.tag, pct(r.accuracy), pct(r.baseline), pct(r.gap), pct(r.share), pct(r.potential))
+         for r in rows],
+        title="what to work on: potential improvement = gap to HLP × share of data",
+    )  # fmt: skip
 
 
 def _serve_part(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ class QuickstartResult:
     model_ref: str
     accuracy: float
     slice_accuracy: dict[str, float]
+    priorities: list[Any] = field(default_factory=list)  # analysis.errors.TagRow, sorted
+    agreement: Any = None  # the inspectors' label agreement (data.agreement)
 
 
 def _slices(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -154,6 +156,7 @@ def run_story(
             if mask.any()
         }
         run.log_slice_metrics(per_slice)
+        priorities = _prioritize(run, [rows[i] for i in test_idx], pred, store)
         champion = _champion_accuracy(models, store)
         promote = champion is None or accuracy >= champion
         step(
@@ -176,4 +179,30 @@ def run_story(
         model_ref=registered.ref,
         accuracy=accuracy,
         slice_accuracy={k: v["accuracy"] for k, v in per_slice.items()},
+        priorities=priorities,
     )
+
+
+def _prioritize(run: Any, rows: list[dict], predicted: np.ndarray, store: Store) -> list[Any]:
+    """Error analysis on the test phones, the course's prioritization table: the quality team
+    re-inspected them under a microscope (the generator's truth: a scratch of any contrast), so
+    the model and a typical inspector (inspector-1, human-level performance) are judged alike.
+    The predictions are logged on the run (``inprod analyze errors RUN`` shows them again)."""
+    import pandas as pd
+
+    from ..analysis import analyze_errors, log_predictions
+
+    frame = pd.DataFrame(rows).rename(columns={"label": "majority"})
+    frame["truth"] = np.where(frame["scratch_contrast"].astype(float) > 0, "scratch", "ok")
+    frame["prediction"] = np.where(predicted == 1, "scratch", "ok")
+    for name, mask in _slices(rows).items():
+        if "=" not in name:
+            frame[name] = mask
+    frame = frame.rename(columns={"truth": "label"})
+    log_predictions(run, frame)
+    result = analyze_errors(
+        frame,
+        baseline_col="inspector-1",
+        tags=["dark", "blurry", "faint-scratch", "factory=A", "factory=B"],
+    )
+    return result.table
