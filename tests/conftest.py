@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner
 
+from cli_runner import CLI
 from inprod.config import load_settings
 from inprod.store import Store, reset_default_store
 
@@ -75,39 +75,6 @@ def store(inprod_env: Path) -> Iterator[Store]:
     store = Store.from_settings(load_settings())
     yield store
     store.close()
-
-
-class CLI:
-    """Runs ``inprod ARGS`` in-process; ``ok`` asserts exit 0, ``fails`` asserts a clean error."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None):  # -> click.testing.Result
-        from inprod.cli import app
-
-        reset_default_store()
-        return self.runner.invoke(app, [str(a) for a in args], input=input, prog_name="inprod")
-
-    def ok(self, *args: str, input: str | None = None):
-        result = self(*args, input=input)
-        assert result.exit_code == 0, (
-            f"inprod {' '.join(map(str, args))} exited {result.exit_code}\n"
-            f"stdout: {result.stdout}\nstderr: {result.stderr}\n{result.exception!r}"
-        )
-        return result
-
-    def fails(self, *args: str, match: str, input: str | None = None):
-        """Exit status 1, one 'error:' line naming ``match``, and no traceback."""
-        result = self(*args, input=input)
-        assert result.exit_code == 1, (
-            f"expected a clean failure, got {result.exit_code}\n{result.stdout}\n{result.stderr}"
-            f"\n{result.exception!r}"
-        )
-        assert result.stderr.startswith("error: "), result.stderr
-        assert match.lower() in result.stderr.lower(), result.stderr
-        assert "Traceback" not in result.stderr + result.stdout
-        return result
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -36,10 +37,10 @@ def code_blocks(doc: Path, language: str | None = None) -> list[str]:
     return blocks
 
 
-def documented_commands() -> list[str]:
-    """Every ``inprod ...`` line in the code blocks of docs/cli.md, continuations joined."""
+def documented_commands(doc: Path = CLI_DOC) -> list[str]:
+    """Every ``inprod ...`` line in the code blocks of ``doc``, continuations joined."""
     lines: list[str] = []
-    for block in code_blocks(CLI_DOC):
+    for block in code_blocks(doc):
         pending = ""
         for raw in block.splitlines():
             line = pending + raw.strip()
@@ -62,7 +63,7 @@ def command_part(line: str) -> str:
     return re.split(r"\s(?:\||&&|;|#)(?:\s|$)", line)[0]
 
 
-def resolve(line: str) -> tuple[list[str], Any]:
+def resolve(line: str, doc: str = "docs/cli.md") -> tuple[list[str], Any]:
     """The command words of ``line`` and the click command they name."""
     command = typer.main.get_command(app)  # a click group (Typer vendors its own click)
     words: list[str] = []
@@ -73,7 +74,7 @@ def resolve(line: str) -> tuple[list[str], Any]:
         default = command.commands.get("start")
         if sub is None and default is not None and default.hidden:
             return [*words, "start"], default  # `inprod deploy ENDPOINT --canary ...`
-        assert sub is not None, f"docs/cli.md: {line!r}: {word!r} is not a command"
+        assert sub is not None, f"{doc}: {line!r}: {word!r} is not a command"
         command, words = sub, [*words, word]
     return words, command
 
@@ -112,20 +113,25 @@ def test_python_api_tour_runs_and_prints_the_story(tmp_path: Path) -> None:
     assert not (tmp_path / ".inprod").exists()
 
 
-def test_every_command_in_cli_docs_exists_with_its_options() -> None:
-    lines = documented_commands()
-    assert len(lines) > 30, "docs/cli.md should show every command"
+def test_cli_docs_show_every_command() -> None:
+    assert len(documented_commands()) > 30, "docs/cli.md should show every command"
+
+
+@pytest.mark.parametrize(
+    "doc", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_command_in_the_docs_exists_with_its_options(doc: Path) -> None:
+    """A command or option a page shows that the CLI lacks is a broken promise to a reader."""
+    name = str(doc.relative_to(ROOT))
     runner = CliRunner()
     checked: set[tuple[str, ...]] = set()
-    for line in lines:
-        words, command = resolve(line)
-        assert words, f"docs/cli.md: {line!r} names no command"
+    for line in documented_commands(doc):
+        words, command = resolve(line, name)
+        assert words, f"{name}: {line!r} names no command"
         known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
         known.add("--help")
         for option in _OPTION.findall(command_part(line)):
-            assert option in known, (
-                f"docs/cli.md: {line!r}: 'inprod {' '.join(words)}' has no {option}"
-            )
+            assert option in known, f"{name}: {line!r}: 'inprod {' '.join(words)}' has no {option}"
         if tuple(words) not in checked:
             checked.add(tuple(words))
             result = runner.invoke(app, [*words, "--help"], prog_name="inprod")

@@ -22,6 +22,7 @@ def test_all_exports_are_sorted_and_resolve() -> None:
         "endpoints",
         "errors",
         "get_store",
+        "labels",
         "lineage",
         "load_settings",
         "models",

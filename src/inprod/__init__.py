@@ -38,6 +38,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "endpoints": ("inprod.endpoints", None),
     "errors": ("inprod.errors", None),
     "get_store": ("inprod.store", "get_store"),
+    "labels": ("inprod.data.labels", None),
     "lineage": ("inprod.registry.lineage", "lineage"),
     "monitoring": ("inprod.monitoring", None),
     "load_settings": ("inprod.config", "load_settings"),

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-import typer
 from analysis_helpers import (
     COURSE,
     add_bolts,
@@ -17,43 +16,16 @@ from analysis_helpers import (
     slack_on_b,
     threshold_rule,
 )
-from typer.testing import CliRunner
 
+from cli_runner import CLI
 from inprod.analysis import log_predictions
-from inprod.cli import _Root
-from inprod.cli import analyze as analyze_cmd
-from inprod.cli import evaluate as evaluate_cmd
-from inprod.cli import hlp as hlp_cmd
 from inprod.store import Store, reset_default_store
 from inprod.tracking.runs import start_run
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysis.md"
 
-# The commands wrapped in the real root's error handling, until the lead registers them.
-root = typer.Typer(cls=_Root, no_args_is_help=True, pretty_exceptions_show_locals=False)
-root.add_typer(analyze_cmd.app, name="analyze")
-root.command("hlp")(hlp_cmd.hlp)
-root.command("evaluate")(evaluate_cmd.evaluate)
-
-
-def run(*args: object):
-    reset_default_store()
-    return CliRunner().invoke(root, [str(a) for a in args], prog_name="inprod")
-
-
-def ok(*args: object, code: int = 0):
-    result = run(*args)
-    assert result.exit_code == code, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    return result
-
-
-def fails(*args: object, match: str):
-    result = run(*args)
-    assert result.exit_code == 1, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    assert result.stderr.startswith("error: "), result.stderr
-    assert match.lower() in result.stderr.lower(), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return result
+inprod = CLI()
+run, ok, fails = inprod, inprod.ok, inprod.fails
 
 
 @pytest.fixture

@@ -9,38 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from inprod.cli import _Root
-from inprod.cli import monitor as monitor_cmd
-from inprod.store import reset_default_store
+from cli_runner import CLI
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
 
-# The group wrapped in the real root's error handling, until the lead registers it in inprod.cli.
-root = typer.Typer(cls=_Root, no_args_is_help=True, pretty_exceptions_show_locals=False)
-root.add_typer(monitor_cmd.app, name="monitor")
-
-
-def run(*args: object):
-    reset_default_store()
-    return CliRunner().invoke(root, ["monitor", "drift", *map(str, args)], prog_name="inprod")
-
-
-def ok(*args: object):
-    result = run(*args)
-    assert result.exit_code == 0, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    return result
-
-
-def fails(*args: object, match: str):
-    result = run(*args)
-    assert result.exit_code == 1, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
-    assert result.stderr.startswith("error: "), result.stderr
-    assert match.lower() in result.stderr.lower(), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return result
+inprod = CLI("monitor", "drift")
+run, ok, fails = inprod, inprod.ok, inprod.fails
 
 
 @pytest.fixture

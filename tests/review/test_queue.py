@@ -277,6 +277,21 @@ def test_add_task_queues_a_prediction_from_outside_the_server(served: Store) -> 
     assert len(queue.list_tasks(store=served)) == 1
 
 
+def test_a_dataset_example_takes_any_label_even_if_a_model_shares_its_name(
+    served: Store,
+) -> None:
+    """The "model" of a dataset's task is the dataset version; model inspector@1's classes
+    (0, 1) must not refuse a label for dataset "inspector" version 1's example."""
+    task = queue.add_task("cd" * 16, endpoint="dataset:inspector", model_name=MODEL,
+                          model_version=1, reason="label_issue", store=served)  # fmt: skip
+    decided = queue.decide(task.id, "scratch", reviewer="alice", store=served)
+    assert decided.decision == "scratch"
+    served_task = queue.add_task("ef" * 16, endpoint=ENDPOINT, model_name=MODEL,
+                                 model_version=1, reason="audit", store=served)  # fmt: skip
+    with pytest.raises(Unprocessable, match="not one of the classes"):
+        queue.decide(served_task.id, "scratch", reviewer="alice", store=served)
+
+
 def test_list_tasks_in_queue_order_with_status_filters(served: Store) -> None:
     old, new = put_task(served, age_s=50), put_task(served, age_s=10)
     held = put_task(served, age_s=30, status="claimed", claimed_by="alice", lease_in_s=100)

@@ -21,6 +21,7 @@ from . import deploy as deploy_cmd
 from . import endpoints as endpoints_cmd
 from . import evaluate as evaluate_cmd
 from . import hlp as hlp_cmd
+from . import labels as labels_cmd
 from . import lineage as lineage_cmd
 from . import models as models_cmd
 from . import monitor as monitor_cmd
@@ -71,6 +72,7 @@ app.add_typer(review_cmd.app, name="review")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_cmd.app, name="pipeline")
 app.add_typer(analyze_cmd.app, name="analyze")
+app.add_typer(labels_cmd.app, name="labels")
 app.command("hlp")(hlp_cmd.hlp)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("rollback")(deploy_cmd.rollback)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from ..data._progress import ProgressFn
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,3 +55,36 @@ def fmt_num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[ProgressFn]:
+    """A Rich progress bar (one line per stage) on stderr, shown only on a terminal."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    lock = threading.Lock()
+    tasks: dict[str, Any] = {}
+    bar = Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+    def update(stage: str, done: int, total: int) -> None:
+        with lock:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield update

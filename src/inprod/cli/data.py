@@ -3,9 +3,6 @@ diff them; split, validate and augment them (each result a new version with its 
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -14,15 +11,14 @@ from rich.markup import escape
 from ._output import (
     JSON_OPTION_HELP,
     console,
-    err_console,
     fmt_num,
     fmt_time,
     print_json,
     print_table,
+    progress_bar,
 )
 
 if TYPE_CHECKING:
-    from ..data._progress import ProgressFn
     from ..data.datasets import DatasetVersionInfo
     from ..data.split import SplitReport
     from ..data.validate import ValidationReport
@@ -62,7 +58,7 @@ def add(
     """
     from ..data import datasets
 
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         info = datasets.add(
             name,
             path,
@@ -239,7 +235,7 @@ def split(
     """
     from ..data.split import split as run_split
 
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         report = run_split(
             dataset,
             by=_list(by, "--by") if by is not None else None,
@@ -396,7 +392,7 @@ def augment(
     """Add augmented copies of a slice's images as a new version, with their provenance."""
     from ..data.augment import augment as run_augment
 
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         result = run_augment(
             dataset,
             recipe=_list(recipe, "--recipe"),
@@ -565,36 +561,3 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[ProgressFn]:
-    """A Rich progress bar (one line per stage) on stderr, shown only on a terminal."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    lock = threading.Lock()
-    tasks: dict[str, Any] = {}
-    bar = Progress(
-        TextColumn("{task.description:<20}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
-
-    def update(stage: str, done: int, total: int) -> None:
-        with lock:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-    with bar:
-        yield update

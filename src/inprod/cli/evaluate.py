@@ -64,9 +64,9 @@ def evaluate(
     """
     from ..analysis.evaluate import evaluate as run_gate
     from ..analysis.tags import split_tag_list
-    from .data import _progress_bar
+    from ._output import progress_bar
 
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         result = run_gate(
             candidate,
             dataset=dataset,

@@ -16,7 +16,16 @@ from ..store import Store
 from ..store.tables import Endpoint
 from ..store.tables import ReviewTask as TaskRow
 
-REASONS = ("low_confidence", "disagreement", "audit", "human", "shadow", "monitor")
+REASONS = (
+    "low_confidence",
+    "disagreement",
+    "audit",
+    "human",
+    "shadow",
+    "monitor",
+    "label_issue",
+    "borderline",
+)
 MAX_REVIEWER_CHARS = 100  # the feedback source is "review:<reviewer>", at most 200 characters
 MAX_NOTE_CHARS = 2000
 ID_RE = re.compile(r"^[0-9a-f]{32}$")

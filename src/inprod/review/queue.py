@@ -41,6 +41,7 @@ from ._checks import (
 from ._checks import REASONS as REASONS
 
 STATUSES = ("open", "claimed", "decided")
+DATASET_QUEUE_PREFIX = "dataset:"  # the queue of a dataset's examples: "dataset:NAME"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 _NEXT_HINT = "take it again with 'inprod review next'"
@@ -276,7 +277,10 @@ def decide(
     with store.session(write=False) as s:
         first = _row(s, task_id)
         model_name, model_version = first.model_name, first.model_version
-    classes = _classes(model_name, model_version, store)
+        from_dataset = first.endpoint.startswith(DATASET_QUEUE_PREFIX)
+    # a dataset's example (a label issue, a borderline case) takes any label: its "model" is
+    # the dataset version, and a model of the same name must not limit the answer
+    classes = None if from_dataset else _classes(model_name, model_version, store)
     with store.session() as s:
         now = utcnow()
         row = _row(s, task_id, lock=True)
