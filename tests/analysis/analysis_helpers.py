@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from inprod.analysis.tags import frame_tag
 from inprod.data import datasets
 from inprod.quickstart import phone_data
 from inprod.registry import models
@@ -126,25 +125,3 @@ def add_phone_images(store: Store, folder: Path, n: int = 160, seed: int = 3) ->
 def pixels(images: np.ndarray) -> np.ndarray:
     """A features function: the quickstart's own scaling."""
     return phone_data.features(images)
-
-
-# -- tag functions ------------------------------------------------------------
-
-
-def is_faint(row: dict) -> bool:
-    return 0 < float(row["scratch_contrast"]) < 0.2
-
-
-@frame_tag
-def faint_frame(frame: pd.DataFrame) -> np.ndarray:
-    contrast = frame["scratch_contrast"].astype(float)
-    return ((contrast > 0) & (contrast < 0.2)).to_numpy()
-
-
-def broken_tag(row: dict) -> bool:
-    raise KeyError("no such field")
-
-
-@frame_tag
-def two_values(frame: pd.DataFrame) -> list[bool]:
-    return [True, False]

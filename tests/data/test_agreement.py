@@ -168,15 +168,19 @@ def test_slices_from_values_booleans_ranges_and_functions() -> None:
     ("spec", "match"),
     [
         ("factroy=B", "did you mean 'factory'"),
-        ("factory", "not boolean"),
+        (
+            "factory",
+            "slice 'factory': column 'factory' is not true/false; name a value, e.g. 'factory=A'",
+        ),
         ("brightness<dark", "not a number"),
-        ("factory<2", "not numbers"),
+        ("factory<2", "column 'factory' is not numeric; use = for text"),
     ],
 )
 def test_bad_slices_say_what_to_fix(spec: str, match: str) -> None:
     frame = pd.DataFrame({"factory": ["A", "B"], "brightness": [0.1, 0.2]})
-    with pytest.raises(InvalidInput, match=match):
+    with pytest.raises(InvalidInput, match=match) as raised:
         slice_masks(frame, [spec])
+    assert raised.value.field == "slices"
 
 
 def test_a_slice_mask_of_the_wrong_length_is_refused() -> None:

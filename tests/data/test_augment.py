@@ -95,7 +95,7 @@ def test_a_slice_is_one_or_more_conditions_on_columns() -> None:
     assert rows("line=2") == [1, 2]
     with pytest.raises(InvalidInput, match="no row of t is in the slice 'factory=C'"):
         rows("factory=C")
-    with pytest.raises(InvalidInput, match="has no column 'brightnes'; did you mean 'brightness'"):
+    with pytest.raises(InvalidInput, match="no column 'brightnes'; did you mean 'brightness'"):
         rows("brightnes<0.2")
     with pytest.raises(InvalidInput, match="'dark' is not a number"):
         rows("brightness<dark")

@@ -13,6 +13,8 @@ performance and other baselines, and the evaluation gate a candidate model must 
 
 from __future__ import annotations
 
+from ..data.slices import frame_tag as frame_tag
+from ..data.slices import tag_masks as tag_masks
 from .errors import ErrorAnalysis as ErrorAnalysis
 from .errors import analyze_errors as analyze_errors
 from .evaluate import Evaluation as Evaluation
@@ -26,8 +28,6 @@ from .hlp import model_baseline as model_baseline
 from .hlp import simple_baseline as simple_baseline
 from .run_predictions import load_predictions as load_predictions
 from .run_predictions import log_predictions as log_predictions
-from .tags import frame_tag as frame_tag
-from .tags import tag_masks as tag_masks
 
 __all__ = [
     "ErrorAnalysis",

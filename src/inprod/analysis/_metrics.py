@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.slices import as_text as as_text
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -140,14 +141,6 @@ def metric_value(
     j = [str(c) for c in coded.classes].index(cls)
     rests_on = scores["predicted"][j] if head == "precision" else scores["support"][j]
     return number(scores[head][j]), int(rests_on)
-
-
-def as_text(value: Any) -> str:
-    """A value as a person writes it: 2.0 as "2", so values read the same from CSV, Parquet and
-    a model's float outputs."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def ratio(numerator: int | float, denominator: int | float) -> float | None:

@@ -1,6 +1,6 @@
 """Error analysis by tags and the prioritization table: which slice of the data to work on next.
 
-For every tag (a named subset of rows, see :mod:`inprod.analysis.tags`) the table gives the
+For every tag (a named subset of rows, see :mod:`inprod.data.slices`) the table gives the
 model's accuracy, the baseline's (human-level performance, or a previous model, or an older
 system) on the same rows, the gap between them, the tag's share of the data, and the
 **potential improvement** = gap × share: how much overall accuracy would rise if the model
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.slices import TagFunction, auto_tags, tag_masks
 from ..errors import InvalidInput, suggest
 from . import _metrics
-from .tags import TagFunction, auto_tags, tag_masks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +180,7 @@ def analyze_errors(
     """Analyse ``frame`` (one row per example: label, prediction, optional baseline, tags).
 
     With no tags named, every other column with few distinct values is sliced
-    (:func:`~inprod.analysis.tags.auto_tags`). ``protected`` names the column whose values the
+    (:func:`~inprod.data.slices.auto_tags`). ``protected`` names the column whose values the
     fairness view compares on ``fairness_metric`` (accuracy, macro_f1, precision.CLASS,
     recall.CLASS, f1.CLASS). Raises InvalidInput naming a missing column or a bad tag.
     """

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data._progress import ProgressFn
+from ..data.slices import auto_tags, tag_masks
 from ..errors import InvalidInput, NotFound
 from ..provenance import current_user
 from ..refs import parse_ref
@@ -41,7 +42,6 @@ from ..store import Store, get_store
 from ..store.tables import AuditEvent, ModelVersion, utcnow
 from . import _metrics
 from .model_inputs import FeaturesFn, load_rows, predict_dataset
-from .tags import auto_tags, tag_masks
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.slices import TagFunction, auto_tags, tag_masks
 from ..errors import InvalidInput, suggest
 from ..store import Store, get_store
 from . import _metrics
 from .model_inputs import FeaturesFn
-from .tags import TagFunction, auto_tags, tag_masks
 
 if TYPE_CHECKING:
     import pandas as pd

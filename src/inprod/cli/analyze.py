@@ -74,7 +74,7 @@ def errors(
     from ..analysis import errors as analysis
     from ..analysis.report_html import errors_html
     from ..analysis.run_predictions import load_predictions, read_predictions
-    from ..analysis.tags import split_tag_list
+    from ..data.slices import split_tag_list
     from ..errors import InvalidInput
 
     if (run is None) == (predictions is None):

@@ -63,7 +63,7 @@ def evaluate(
     Exit status: 0 passed, 1 refused (bad input), 2 failed a requirement.
     """
     from ..analysis.evaluate import evaluate as run_gate
-    from ..analysis.tags import split_tag_list
+    from ..data.slices import split_tag_list
     from ._output import progress_bar
 
     with progress_bar() as progress:

@@ -60,7 +60,7 @@ def hlp(
     """
     from ..analysis.hlp import dataset_hlp
     from ..analysis.report_html import percent
-    from ..analysis.tags import split_tag_list
+    from ..data.slices import split_tag_list
 
     report = dataset_hlp(
         dataset,

@@ -35,18 +35,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInput, suggest
+from ..errors import InvalidInput
+from .slices import as_text, tag_masks
 
 DEFAULT_TOP = 20
 _BINCOUNT_LIMIT = 1 << 22  # above this many bins, count pairs with np.unique instead
 
 
-def label_key(value: Any) -> str:
-    """Labels are compared as text: a CSV gives ``1`` where JSON gave ``1.0`` or a person typed
-    ``"1"``; all three are one class."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+label_key = as_text  # labels are compared as text: 1, 1.0 and "1" are one class
 
 
 def label_keys(values: pd.Series) -> pd.Series:
@@ -416,8 +412,6 @@ def plain(value: Any) -> Any:
 
 # -- slices ------------------------------------------------------------------------------------
 
-_OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
-
 
 def slice_masks(
     frame: pd.DataFrame, specs: Sequence[str] | Mapping[str, Any]
@@ -425,12 +419,13 @@ def slice_masks(
     """Boolean masks over ``frame``'s rows, one per slice.
 
     A spec is ``column=value`` (also ``!=``; ``factory=B``), ``column<number`` (also ``<=``,
-    ``>``, ``>=``; ``brightness<0.22``) or a boolean column's name (``blurry``: its true rows).
-    From Python a mapping gives names to masks or to functions of the frame (a tag function).
+    ``>``, ``>=``; ``brightness<0.22``), a true/false column's name (``blurry``: its true rows) or
+    ``module:function`` (see :mod:`inprod.data.slices`). From Python a mapping gives names to
+    masks or to functions of the frame.
     """
     if isinstance(specs, Mapping):
         return {str(name): _given_mask(frame, str(name), how) for name, how in specs.items()}
-    return {spec: _parse_slice(frame, spec) for spec in dict.fromkeys(specs)}
+    return tag_masks(frame, list(dict.fromkeys(specs)), what="slice", field="slices")
 
 
 def _given_mask(frame: pd.DataFrame, name: str, how: Any) -> np.ndarray:
@@ -443,60 +438,6 @@ def _given_mask(frame: pd.DataFrame, name: str, how: Any) -> np.ndarray:
             field="slices",
         )
     return array
-
-
-def _parse_slice(frame: pd.DataFrame, spec: str) -> np.ndarray:
-    text = spec.strip()
-    for op in _OPERATORS:
-        column, found, value = text.partition(op)
-        if found:
-            return _compare(frame, spec, column.strip(), op, value.strip())
-    values = _column(frame, spec, text)
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=bool)
-    words = values.dropna().map(label_key).str.lower().unique()
-    if set(words) <= {"true", "false", "1", "0"}:
-        return values.map(label_key).str.lower().isin(["true", "1"]).to_numpy()
-    raise InvalidInput(
-        f"slice {spec!r}: column {text!r} is not boolean; name a value (e.g. "
-        f"'{text}={label_key(values.dropna().iloc[0]) if values.notna().any() else 'x'}') or a "
-        f"range ('{text}<...')",
-        field="slices",
-    )
-
-
-def _compare(frame: pd.DataFrame, spec: str, column: str, op: str, value: str) -> np.ndarray:
-    values = _column(frame, spec, column)
-    present = values.notna().to_numpy()
-    if op in ("=", "!="):
-        if pd.api.types.is_bool_dtype(values.dtype):
-            equal = (values.astype(str).str.lower() == value.lower()).to_numpy()
-        else:
-            equal = (label_keys(values) == value).to_numpy()
-        return present & (equal if op == "=" else ~equal)
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(
-            f"slice {spec!r}: {value!r} is not a number; '{op}' compares numbers "
-            f"(e.g. '{column}{op}0.2')",
-            field="slices",
-        ) from None
-    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-        raise InvalidInput(
-            f"slice {spec!r}: column {column!r} holds {values.dtype} values, not numbers; "
-            f"use '{column}=VALUE'",
-            field="slices",
-        )
-    compare = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}[op]
-    return compare(values.to_numpy(dtype=float), number)  # NaN compares false: not in the slice
-
-
-def _column(frame: pd.DataFrame, spec: str, column: str) -> pd.Series:
-    if column not in frame.columns:
-        known = suggest(column, map(str, frame.columns), what="columns")
-        raise InvalidInput(f"slice {spec!r}: no column {column!r}; {known}", field="slices")
-    return frame[column]
 
 
 # -- HTML --------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import logging
-import operator
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -320,56 +319,24 @@ def _describe(
     )
 
 
-_OPS = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-    "=": operator.eq, "!=": operator.ne,
-}  # fmt: skip
-_CONDITION = re.compile(r"^\s*([^<>=!]+?)\s*(<=|>=|!=|=|<|>)\s*(.+?)\s*$")
-_TRUE = ("true", "1", "yes", "y", "t")
-
-
 def select_slice(frame: pd.DataFrame, conditions: Sequence[str], *, source: str) -> np.ndarray:
-    """Rows where every condition holds (a boolean mask); every row for no condition."""
+    """Rows where every condition (a slice spec of :mod:`inprod.data.slices`) holds, as a boolean
+    mask; every row for no condition. A condition no row meets is refused: it is a typo more
+    often than a wish to augment nothing."""
+    from .slices import tag_masks
+
     mask = np.ones(len(frame), dtype=bool)
-    for condition in conditions:
-        match = _CONDITION.match(condition)
-        column = match.group(1) if match else condition.strip()
-        if column not in frame.columns:
-            raise InvalidInput(
-                f"slice {condition!r}: {source} has no column {column!r}; "
-                + suggest(column, [str(c) for c in frame.columns], what="columns"),
-                field="only_slice",
-            )
-        values = frame[column]
-        if match is None:
-            mask &= values.astype(str).str.strip().str.lower().isin(_TRUE).to_numpy()
-        else:
-            mask &= _compare(values, match.group(2), match.group(3), condition)
+    for condition in dict.fromkeys(conditions):
+        mask &= tag_masks(frame, [condition], what="slice", field="only_slice")[condition]
         if not mask.any():
+            column = re.split(r"\s*(?:[<>!]=?|=)", condition, maxsplit=1)[0].strip()
+            seen = _examples(frame[column]) if column in frame.columns else "no such column"
             raise InvalidInput(
                 f"no row of {source} is in the slice {' and '.join(conditions)!r}; check the "
-                f"values of {column!r} (e.g. {_examples(values)})",
+                f"values of {column!r} (e.g. {seen})",
                 field="only_slice",
             )
     return mask
-
-
-def _compare(values: pd.Series, op: str, text: str, condition: str) -> np.ndarray:
-    import pandas as pd
-    from pandas.api import types
-
-    numeric = types.is_numeric_dtype(values.dtype) and not types.is_bool_dtype(values.dtype)
-    if numeric or op not in ("=", "!="):
-        try:
-            number = float(text)
-        except ValueError:
-            raise InvalidInput(
-                f"slice {condition!r}: {text!r} is not a number to compare with", field="only_slice"
-            ) from None
-        compared = _OPS[op](pd.to_numeric(values, errors="coerce"), number)
-    else:
-        compared = _OPS[op](values.astype(str), text)
-    return compared.fillna(False).to_numpy(dtype=bool)
 
 
 def _examples(values: pd.Series) -> str:

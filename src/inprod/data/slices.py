@@ -1,5 +1,5 @@
-"""Tags: named subsets of the rows ("dark", "factory=B", "car noise") that error analysis, HLP and
-the evaluation gate report on one by one.
+"""Slices ("tags" in error analysis): named subsets of the rows ("dark", "factory=B", "car noise")
+that error analysis, HLP, the evaluation gate, label agreement and augmentation work on one by one.
 
 A tag is written as one of:
 
@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ..errors import InvalidInput, suggest
-from ._metrics import as_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_AUTO_VALUES",
     "TagFunction",
+    "as_text",
     "auto_tags",
     "frame_tag",
     "split_tag_list",
@@ -51,6 +51,21 @@ _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FRAME_ATTR = "__inprod_frame_tag__"
 
 TagFunction = Callable[[Any], Any]
+
+
+class _Say(NamedTuple):
+    """How an error names a spec ("tag" in error analysis, "slice" elsewhere) and its field."""
+
+    what: str
+    field: str
+
+
+def as_text(value: Any) -> str:
+    """A value as a person writes it: 2.0 as "2", so values read the same from CSV, Parquet, JSON
+    and a model's float outputs (a label ``1``, ``1.0`` and ``"1"`` are one class)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def frame_tag(fn: TagFunction) -> TagFunction:
@@ -76,28 +91,32 @@ def tag_masks(
     *,
     tag_columns: Sequence[str] = (),
     functions: Mapping[str, TagFunction] | None = None,
+    what: str = "tag",
+    field: str = "tags",
 ) -> dict[str, np.ndarray]:
     """``{tag: boolean mask over frame's rows}`` for every tag named, in the order given.
 
     ``tags`` are specs as in the module docstring; ``tag_columns`` are columns holding one tag
     per row (or true/false); ``functions`` maps a tag name to a row function (or a
-    :func:`frame_tag` one). Raises InvalidInput naming the unknown column or bad spec.
+    :func:`frame_tag` one). Raises InvalidInput naming the unknown column or bad spec; its
+    message calls a spec a ``what`` ("tag", "slice") and its field is ``field``.
     """
+    say = _Say(what, field)
     masks: dict[str, np.ndarray] = {}
 
     def put(name: str, mask: np.ndarray, fallback: str | None = None) -> None:
         if name in masks:
             if fallback is None or fallback in masks:
-                raise InvalidInput(f"tag {name!r} is named twice; give each tag once", field="tags")
+                raise InvalidInput(f"{what} {name!r} is named twice; give each once", field=field)
             name = fallback
         masks[name] = mask
 
     for spec in tags:
-        put(spec, _spec_mask(frame, spec))
+        put(spec, _spec_mask(frame, spec, say))
     for name, fn in (functions or {}).items():
-        put(name, _function_mask(frame, fn, name))
+        put(name, _function_mask(frame, fn, name, say))
     for column in tag_columns:
-        _check_column(frame, column, "tag column")
+        _check_column(frame, column, say)
         truth = _truth_values(frame[column])
         if truth is not None:
             put(column, truth)
@@ -126,38 +145,41 @@ def auto_tags(
     return specs
 
 
-def _spec_mask(frame: pd.DataFrame, spec: str) -> np.ndarray:
+def _spec_mask(frame: pd.DataFrame, spec: str, say: _Say) -> np.ndarray:
+    what, field = say
     if not isinstance(spec, str) or not spec.strip():
-        raise InvalidInput(f"tag {spec!r} is empty; e.g. 'dark' or 'factory=B'", field="tags")
+        raise InvalidInput(f"{what} {spec!r} is empty; e.g. 'dark' or 'factory=B'", field=field)
     if spec in frame.columns:
         truth = _truth_values(frame[spec])
         if truth is None:
             raise InvalidInput(
-                f"tag {spec!r}: column {spec!r} is not true/false; name a value, e.g. "
-                f"{_example_value(frame, spec)}, or give it as a tag column (one tag per value)",
-                field="tags",
+                f"{what} {spec!r}: column {spec!r} is not true/false; name a value, e.g. "
+                f"{_example_value(frame, spec)}"
+                + (", or give it as a tag column (one tag per value)" if what == "tag" else ""),
+                field=field,
             )
         return truth
     match = _COMPARISON.match(spec)
     if match and match.group("column") in frame.columns:
-        return _comparison_mask(frame[match.group("column")], match.group("op"), spec, match)
+        return _comparison_mask(frame[match.group("column")], spec, match, say)
     if _FUNCTION.match(spec):
         from ..flavors.python_callable import import_callable
 
-        return _function_mask(frame, import_callable(spec), spec)
+        return _function_mask(frame, import_callable(spec), spec, say)
     column = match.group("column") if match else spec
     hint = suggest(column, map(str, frame.columns), what="columns")
     raise InvalidInput(
-        f"tag {spec!r}: no column {column!r}; {hint} (a tag is COLUMN, COLUMN=VALUE, "
+        f"{what} {spec!r}: no column {column!r}; {hint} (a {what} is COLUMN, COLUMN=VALUE, "
         "COLUMN<NUMBER or module:function)",
-        field="tags",
+        field=field,
     )
 
 
-def _comparison_mask(values: pd.Series, op: str, spec: str, match: re.Match[str]) -> np.ndarray:
+def _comparison_mask(values: pd.Series, spec: str, match: re.Match[str], say: _Say) -> np.ndarray:
     import pandas as pd
 
-    raw = match.group("value")
+    what, field = say
+    op, raw = match.group("op"), match.group("value")
     if op in ("=", "==", "!="):
         equal = _equal_mask(values, raw)
         return ~equal & values.notna().to_numpy() if op == "!=" else equal
@@ -165,12 +187,12 @@ def _comparison_mask(values: pd.Series, op: str, spec: str, match: re.Match[str]
         number = float(raw)
     except ValueError:
         raise InvalidInput(
-            f"tag {spec!r}: {raw!r} is not a number; {op} compares numbers", field="tags"
+            f"{what} {spec!r}: {raw!r} is not a number; {op} compares numbers", field=field
         ) from None
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise InvalidInput(
-            f"tag {spec!r}: column {match.group('column')!r} is not numeric; use = for text",
-            field="tags",
+            f"{what} {spec!r}: column {match.group('column')!r} is not numeric; use = for text",
+            field=field,
         )
     array = values.to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
@@ -198,7 +220,8 @@ def _equal_mask(values: pd.Series, raw: str) -> np.ndarray:
     return hits[codes]
 
 
-def _function_mask(frame: pd.DataFrame, fn: TagFunction, name: str) -> np.ndarray:
+def _function_mask(frame: pd.DataFrame, fn: TagFunction, name: str, say: _Say) -> np.ndarray:
+    what, field = say
     try:
         if getattr(fn, _FRAME_ATTR, False):
             result = fn(frame)
@@ -208,21 +231,21 @@ def _function_mask(frame: pd.DataFrame, fn: TagFunction, name: str) -> np.ndarra
         raise
     except Exception as exc:
         raise InvalidInput(
-            f"tag function {name!r} failed: {type(exc).__name__}: {exc}", field="tags"
+            f"{what} function {name!r} failed: {type(exc).__name__}: {exc}", field=field
         ) from None
     mask = np.asarray(result)
     if mask.shape != (len(frame),):
         raise InvalidInput(
-            f"tag function {name!r} returned {mask.shape[0] if mask.ndim else 'one'} value(s) "
+            f"{what} function {name!r} returned {mask.shape[0] if mask.ndim else 'one'} value(s) "
             f"for {len(frame)} rows; return one true/false per row",
-            field="tags",
+            field=field,
         )
     if mask.dtype != bool:
         try:
             mask = mask.astype(bool)
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"tag function {name!r} must return true/false per row", field="tags"
+                f"{what} function {name!r} must return true/false per row", field=field
             ) from None
     return mask
 
@@ -258,12 +281,13 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _check_column(frame: pd.DataFrame, column: str, what: str) -> None:
+def _check_column(frame: pd.DataFrame, column: str, say: _Say) -> None:
     if column not in frame.columns:
         known = map(str, frame.columns)
         raise InvalidInput(
-            f"{what} {column!r} is not a column; {suggest(column, known, what='columns')}",
-            field="tags",
+            f"{say.what} column {column!r} is not a column; "
+            f"{suggest(column, known, what='columns')}",
+            field=say.field,
         )
 
 

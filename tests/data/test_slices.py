@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inprod.analysis.tags import auto_tags, split_tag_list, tag_masks
+from inprod.data.slices import auto_tags, frame_tag, split_tag_list, tag_masks
 from inprod.errors import InvalidInput
 
 
@@ -70,9 +70,9 @@ def test_a_tag_column_value_that_clashes_with_a_tag_is_named_by_its_column() -> 
 
 
 def test_row_functions_and_frame_functions_agree(frame: pd.DataFrame) -> None:
-    masks = tag_masks(frame, ["analysis_helpers:is_faint", "analysis_helpers:faint_frame"])
-    assert rows(masks["analysis_helpers:is_faint"]) == [1, 3]
-    assert rows(masks["analysis_helpers:faint_frame"]) == [1, 3]
+    masks = tag_masks(frame, ["test_slices:is_faint", "test_slices:faint_frame"])
+    assert rows(masks["test_slices:is_faint"]) == [1, 3]
+    assert rows(masks["test_slices:faint_frame"]) == [1, 3]
 
 
 def test_python_functions_are_named_by_the_caller(frame: pd.DataFrame) -> None:
@@ -87,8 +87,8 @@ def test_python_functions_are_named_by_the_caller(frame: pd.DataFrame) -> None:
         ("factroy=B", "did you mean 'factory'"),
         ("factory<3", "is not numeric"),
         ("brightness<dark", "'dark' is not a number"),
-        ("analysis_helpers:broken_tag", "tag function 'analysis_helpers:broken_tag' failed"),
-        ("analysis_helpers:two_values", "returned 2 value(s) for 5 rows"),
+        ("test_slices:broken_tag", "tag function 'test_slices:broken_tag' failed"),
+        ("test_slices:two_values", "returned 2 value(s) for 5 rows"),
         ("no_such_module:fn", "cannot be imported"),
         ("", "is empty"),
     ],
@@ -115,3 +115,25 @@ def test_tag_lists_split_on_commas_and_repeat() -> None:
         "blurry",
         "factory=B",
     ]
+
+
+# -- tag functions ------------------------------------------------------------
+
+
+def is_faint(row: dict) -> bool:
+    return 0 < float(row["scratch_contrast"]) < 0.2
+
+
+@frame_tag
+def faint_frame(frame: pd.DataFrame) -> np.ndarray:
+    contrast = frame["scratch_contrast"].astype(float)
+    return ((contrast > 0) & (contrast < 0.2)).to_numpy()
+
+
+def broken_tag(row: dict) -> bool:
+    raise KeyError("no such field")
+
+
+@frame_tag
+def two_values(frame: pd.DataFrame) -> list[bool]:
+    return [True, False]
