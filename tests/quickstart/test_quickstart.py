@@ -7,6 +7,7 @@ import numpy as np
 
 from inprod import datasets, models, projects
 from inprod.quickstart import phone_data
+from inprod.quickstart.story import run_story
 from inprod.registry.lineage import lineage
 from inprod.store import Store
 from inprod.tracking.queries import get_run
@@ -30,6 +31,8 @@ def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, t
     assert "phone-inspector@1 (alias champion)" in out
     assert "Try next" in out
     assert "potential improvement = gap to HLP" in out  # the prioritization table
+    assert "Krippendorff α" in out and "scratch_contrast=0.12" in out  # the inspectors' agreement
+    assert "agree least on scratch_contrast=0.12" in out
 
     from inprod.analysis import analyze_errors, load_predictions
 
@@ -56,6 +59,20 @@ def test_quickstart_runs_the_story_and_registers_a_champion(cli, store: Store, t
     images = datasets.load_images("phone-images@1", store=store)
     batch = predictor.predict(phone_data.features(images[:8]))
     assert len(batch.outputs) == 8 and batch.confidence is not None
+
+
+def test_the_story_measures_the_inspectors_agreement_per_slice(store: Store, tmp_path: Path):
+    """Faint scratches split the inspectors (κ near chance); elsewhere they mostly agree."""
+    result = run_story(tmp_path / "data", n_images=400, store=store)
+    report = result.agreement
+    assert report.dataset == result.dataset_ref and report.labelers == list(phone_data.INSPECTORS)
+    slices = {s.name: s for s in report.slices}
+    assert list(slices) == ["factory=B", "blurry", "brightness<0.22", "scratch_contrast=0.12"]
+    assert report.overall.examples == 400 and report.overall.labels == 1200
+    assert report.overall.alpha > 0.6
+    assert slices["scratch_contrast=0.12"].alpha < 0.25 < report.overall.alpha - 0.35
+    faint = slices["scratch_contrast=0.12"].labelers
+    assert faint["inspector-3"] < faint["inspector-1"]  # the lenient one misses faint scratches
 
 
 def test_running_quickstart_twice_reuses_the_data_and_keeps_the_better_champion(

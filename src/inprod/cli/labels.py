@@ -301,7 +301,9 @@ def _print_import(result: Any, as_json: bool) -> None:
     )
 
 
-def _print_agreement(report: AgreementReport, pair: str | None) -> None:
+def print_agreement_summary(report: AgreementReport) -> None:
+    """The agreement per slice and each labeler's agreement with the others (the quickstart
+    shows this much; ``inprod labels agreement`` adds pairs, confusion and examples)."""
     from ..data.agreement import label_key
 
     o = report.overall
@@ -322,6 +324,13 @@ def _print_agreement(report: AgreementReport, pair: str | None) -> None:
         ["labeler", *(f"agrees ({s.name})" for s in every)],
         [[who, *(_pct(s.labelers.get(who)) for s in every)] for who in report.labelers],
     )
+
+
+def _print_agreement(report: AgreementReport, pair: str | None) -> None:
+    from ..data.agreement import label_key
+
+    print_agreement_summary(report)
+    o = report.overall
     print_table(
         ["labeler a", "labeler b", "examples", "agreement", "Cohen's κ"],
         [[p.a, p.b, p.examples, _pct(p.agreement), _num(p.kappa)] for p in o.pairs],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.markup import escape
 
 from ._output import console
 
@@ -47,6 +49,7 @@ def quickstart(
 
     from ..quickstart.story import MODEL, run_story
     from ..registry.lineage import lineage
+    from .labels import print_agreement_summary
     from .lineage import print_lineage
 
     with Progress(
@@ -67,6 +70,9 @@ def quickstart(
         f"[bold]{result.model_ref}[/] ({role}) — test accuracy "
         f"[bold]{result.accuracy:.3f}[/] (target ≥ 0.95)"
     )
+    console.print()
+    print_agreement_summary(result.agreement)
+    _print_weakest_slice(result.agreement)
     _print_priorities(result.priorities)
     console.print()
     print_lineage(lineage(f"{MODEL}@champion"))
@@ -85,6 +91,8 @@ def quickstart(
         "inprod project show phone-inspection",
         f"inprod data show {result.dataset_ref}",
         f"inprod runs show {result.run_id[:8]}",
+        f"inprod labels agreement {result.dataset_ref} --labeler-columns "
+        "inspector-1,inspector-2,inspector-3 --slice factory=B --html agreement.html",
         f"inprod analyze errors {result.run_id[:8]} --hlp-col inspector-1 --tags dark,blurry",
         "inprod models show phone-inspector@champion",
         "inprod lineage phone-inspector@champion --json",
@@ -96,6 +104,21 @@ def quickstart(
         "inprod serve   # then POST /v1/endpoints/phone-inspector/predict",
     ):
         console.print(f"  {cmd}")
+
+
+def _print_weakest_slice(report: Any) -> None:
+    """Name the slice the inspectors agree on least: its fix is a labeling instruction."""
+    scored = [s for s in report.slices if s.alpha is not None]
+    if not scored:
+        return
+    worst = min(scored, key=lambda s: s.alpha)
+    if report.overall.alpha is not None and worst.alpha < report.overall.alpha - 0.2:
+        console.print(
+            f"The inspectors agree least on [bold]{escape(worst.name)}[/] (α {worst.alpha:.2f} vs "
+            f"{report.overall.alpha:.2f} overall): agree on a labeling instruction for it before "
+            "collecting more data.",
+            highlight=False,
+        )
 
 
 def _print_priorities(rows: list) -> None:

@@ -92,7 +92,7 @@ def run_story(
     from sklearn.linear_model import LogisticRegression
 
     from .. import projects
-    from ..data import datasets
+    from ..data import datasets, labels
     from ..registry import models
     from ..tracking.runs import start_run
 
@@ -132,6 +132,14 @@ def run_story(
         source=f"inprod quickstart generator (seed {seed})",
         transform="synthetic 32x32 phone images; label = majority of three inspectors",
         description="Phone images from factories A and B with inspector labels.",
+        store=store,
+    )
+
+    step("measuring how well the three inspectors agree, overall and per slice")
+    agreement = labels.agreement(  # the faint scratches (contrast 0.12) split them most
+        version.ref,
+        labeler_columns=list(phone_data.INSPECTORS),
+        slices=["factory=B", "blurry", f"brightness<{DARK_BRIGHTNESS}", "scratch_contrast=0.12"],
         store=store,
     )
 
@@ -180,6 +188,7 @@ def run_story(
         accuracy=accuracy,
         slice_accuracy={k: v["accuracy"] for k, v in per_slice.items()},
         priorities=priorities,
+        agreement=agreement,
     )
 
 
