@@ -194,7 +194,9 @@ def test_tokens_cli_errors_are_one_line_and_store_nothing(cli, store) -> None:
         ("GET", "/api/tokens", "admin"),
         ("POST", "/api/tokens", "admin"),
         ("DELETE", "/api/tokens/3", "admin"),
-        ("GET", "/ui", "predict"),
+        ("GET", "/ui", None),  # the dashboard checks its own login (cookie or bearer)
+        ("POST", "/ui/alerts/1/ack", None),
+        ("GET", "/uix", "predict"),
         ("POST", "/anything", "operator"),
     ],
 )

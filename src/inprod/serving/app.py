@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
@@ -33,6 +33,7 @@ from ..monitoring.service import MonitorService
 from ..monitoring.windows import FeatureFunctions, WindowAggregator
 from ..rollout.controller import RolloutController
 from ..store import Store
+from ..ui import create_ui
 from .auth import DOCS_STATIC, guard_of
 from .auth import wrap as require_tokens
 from .codec import dumps
@@ -90,6 +91,10 @@ async def _swagger() -> HTMLResponse:
         swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
         swagger_favicon_url="data:,",
     )
+
+
+async def _to_dashboard() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
 
 
 def create_app(
@@ -181,7 +186,11 @@ def create_app(
     app.include_router(review_router)
     app.include_router(monitoring_router)
     app.include_router(pipelines_router)
+    ui = create_ui(state)
+    app.mount("/ui", ui)
+    app.add_api_route("/ui", _to_dashboard, include_in_schema=False)
     app = require_tokens(app, store=store, enabled=auth, refresh_s=settings.auth_refresh_seconds)
+    ui.state.guard = guard_of(app)  # the dashboard logs people in against the same tokens
     return PredictFastPath(app)  # type: ignore[return-value]
 
 

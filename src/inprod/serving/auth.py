@@ -13,6 +13,8 @@ role may do what a lower one may):
 
     /healthz /readyz /metrics /v2/health/* /api/docs /api/docs/static/*
     /api/openapi.json                                                    open
+    /ui, /ui/* (the dashboard checks its own login: a cookie or a bearer
+    token, with the same roles; see inprod.ui.session)                   open here
     /api/tokens, /api/tokens/*                                           admin
     /api/review, /api/review/* (the human review queue, GET and POST)    reviewer
     /v1/*, /v2/* (predict, feedback, inference)                          predict
@@ -53,6 +55,7 @@ OPEN_PATHS = frozenset(
 _V2_HEALTH = "/v2/health/"
 DOCS_STATIC = "/api/docs/static"  # the vendored Swagger UI files
 _REVIEW = "/api/review"
+_UI = "/ui/"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HOW_TO = "send 'Authorization: Bearer inp_…'; an admin creates one with 'inprod tokens create'"
 GRANT_KEY = "inprod.grant"  # where an allowed request's token grant is kept in the ASGI scope
@@ -81,7 +84,7 @@ def resolve_mode(mode: str, host: str) -> bool:
 
 def required_role(method: str, path: str) -> str | None:
     """The least role a request needs; None when the path is open to everyone."""
-    if path in OPEN_PATHS or path.startswith(DOCS_STATIC + "/"):
+    if path in OPEN_PATHS or path.startswith((DOCS_STATIC + "/", _UI)) or path == "/ui":
         return None
     if path.startswith(_V2_HEALTH) and "/" not in path[len(_V2_HEALTH) :]:
         return None

@@ -1,0 +1,7 @@
+"""The alerts page(s) (not built yet)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
