@@ -160,50 +160,58 @@ def get(ref: str, *, store: Store | None = None) -> ModelVersionInfo:
 def list_models(*, store: Store | None = None) -> list[ModelInfo]:
     store = get_store(store)
     with store.session(write=False) as s:
-        models = s.scalars(select(Model).order_by(Model.name)).all()
-        per_model = (
-            select(
-                ModelVersion.model_id,
-                func.max(ModelVersion.version).label("latest"),
-                func.count().label("n"),
-                func.max(ModelVersion.created_at).label("updated"),
+        return model_infos(s, s.scalars(select(Model).order_by(Model.name)).all(), every=True)
+
+
+def model_infos(s: Session, rows: Sequence[Model], *, every: bool = False) -> list[ModelInfo]:
+    """``ModelInfo`` for ``rows``, in their order. ``every``: they are all the models, so the
+    per-model queries need no id filter; otherwise the queries are bounded by their ids (one
+    page of a long list)."""
+    ids = [m.id for m in rows]
+    per_model = select(
+        ModelVersion.model_id,
+        func.max(ModelVersion.version).label("latest"),
+        func.count().label("n"),
+        func.max(ModelVersion.created_at).label("updated"),
+    )
+    alias_query = (
+        select(ModelAlias.model_id, ModelAlias.alias, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .order_by(ModelAlias.alias)
+    )
+    if not every:
+        per_model = per_model.where(ModelVersion.model_id.in_(ids))
+        alias_query = alias_query.where(ModelAlias.model_id.in_(ids))
+    latest = per_model.group_by(ModelVersion.model_id).subquery()
+    stats = {
+        r.model_id: r
+        for r in s.execute(
+            select(latest, ModelVersion.flavor).join(
+                ModelVersion,
+                (ModelVersion.model_id == latest.c.model_id)
+                & (ModelVersion.version == latest.c.latest),
             )
-            .group_by(ModelVersion.model_id)
-            .subquery()
         )
-        stats = {
-            r.model_id: r
-            for r in s.execute(
-                select(per_model, ModelVersion.flavor).join(
-                    ModelVersion,
-                    (ModelVersion.model_id == per_model.c.model_id)
-                    & (ModelVersion.version == per_model.c.latest),
-                )
+    }
+    aliases: dict[int, dict[str, int]] = {}
+    for alias_row in s.execute(alias_query):
+        aliases.setdefault(alias_row.model_id, {})[alias_row.alias] = alias_row.version
+    out = []
+    for m in rows:
+        st = stats.get(m.id)
+        out.append(
+            ModelInfo(
+                name=m.name,
+                description=m.description,
+                latest_version=st.latest if st else 0,
+                versions=st.n if st else 0,
+                flavor=st.flavor if st else "",
+                aliases=aliases.get(m.id, {}),
+                created_at=m.created_at.isoformat(),
+                updated_at=(st.updated if st else m.created_at).isoformat(),
             )
-        }
-        aliases: dict[int, dict[str, int]] = {}
-        for alias_row in s.execute(
-            select(ModelAlias.model_id, ModelAlias.alias, ModelVersion.version)
-            .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
-            .order_by(ModelAlias.alias)
-        ):
-            aliases.setdefault(alias_row.model_id, {})[alias_row.alias] = alias_row.version
-        out = []
-        for m in models:
-            st = stats.get(m.id)
-            out.append(
-                ModelInfo(
-                    name=m.name,
-                    description=m.description,
-                    latest_version=st.latest if st else 0,
-                    versions=st.n if st else 0,
-                    flavor=st.flavor if st else "",
-                    aliases=aliases.get(m.id, {}),
-                    created_at=m.created_at.isoformat(),
-                    updated_at=(st.updated if st else m.created_at).isoformat(),
-                )
-            )
-        return out
+        )
+    return out
 
 
 def list_versions(name: str, *, store: Store | None = None) -> list[ModelVersionInfo]:
