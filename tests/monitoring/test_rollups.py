@@ -8,7 +8,7 @@ from monitor_helpers import ENDPOINT, MODEL, T0, write_minute
 from sqlalchemy import select
 
 from inprod.monitoring.rollups import roll_up
-from inprod.monitoring.windows import ROLLUP_REPLICA, read_profiles
+from inprod.monitoring.windows import ROLLUP_REPLICA, covering_profiles, read_profiles
 from inprod.store import Store
 from inprod.store.tables import WindowProfileRow
 
@@ -45,3 +45,18 @@ def test_closed_hours_and_days_roll_up_once_and_reads_match(store: Store) -> Non
     part = read_profiles(ENDPOINT, since=DAY0 + timedelta(minutes=10),
                          until=DAY0 + timedelta(hours=2), store=store)  # fmt: skip
     assert part[(MODEL, 1, "primary")].requests == 10 + 20  # 00:30, then hour 1 rolled up
+
+
+def test_a_reader_never_takes_a_rollup_longer_than_its_step(store: Store) -> None:
+    """Hourly points over a rolled-up day read the hour rollups, not the day row (which would put
+    the whole day into its first hour's bucket)."""
+    for hour in range(26):
+        write_minute(store, DAY0 + timedelta(hours=hour, minutes=5), n=10)
+    roll_up(now=DAY0 + timedelta(hours=26, minutes=5), store=store)
+    until = DAY0 + timedelta(hours=24)
+    hourly = covering_profiles(ENDPOINT, DAY0, until, max_seconds=3600, store=store)
+    assert sorted(p.key.seconds for p in hourly) == [3600.0] * 24
+    daily = covering_profiles(ENDPOINT, DAY0, until, max_seconds=86400, store=store)
+    assert [p.key.seconds for p in daily] == [86400.0]
+    minutes = covering_profiles(ENDPOINT, DAY0, until, max_seconds=60, store=store)
+    assert len(minutes) == 24 and sum(p.requests for p in minutes) == 240

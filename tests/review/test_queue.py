@@ -138,6 +138,16 @@ def test_next_takes_only_the_queue_and_reason_asked_for(served: Store) -> None:
     assert queue.next_task(reviewer="d", endpoint=ENDPOINT, store=served) is None
 
 
+def test_next_passes_over_the_tasks_a_reviewer_skipped(served: Store) -> None:
+    oldest = put_task(served, age_s=30)
+    newer = put_task(served, age_s=20)
+    assert queue.next_task(reviewer="alice", store=served).id == oldest
+    queue.release(oldest, reviewer="alice", store=served)  # skipped: the oldest again
+    assert queue.next_task(reviewer="alice", skip=[oldest], store=served).id == newer
+    assert queue.next_task(reviewer="bob", store=served).id == oldest  # others still get it
+    assert queue.next_task(reviewer="carol", skip=[newer], store=served) is None
+
+
 @pytest.mark.parametrize(
     "options, error, match",
     [
@@ -146,6 +156,7 @@ def test_next_takes_only_the_queue_and_reason_asked_for(served: Store) -> None:
         ({"reviewer": ""}, InvalidInput, "must be a name of 1 to 100"),
         ({"reviewer": "a\nb"}, InvalidInput, "printable"),
         ({"lease_s": 0}, InvalidInput, "above 0"),
+        ({"skip": ["not-a-task-id"]}, InvalidInput, "32 hex digits"),
     ],
 )
 def test_next_refuses_bad_filters_and_claims_nothing(served: Store, options, error, match) -> None:

@@ -26,7 +26,7 @@ from .metrics import merge_versions, parse_metric
 from .monitors import list_monitors
 from .profile import WindowProfile
 from .series import bucket_profiles, metric_series, series_of
-from .windows import _covering_profiles
+from .windows import covering_profiles
 
 MAX_POINTS = 240
 QUANTILE_POINTS = 200  # the distribution plots draw each side from this many quantiles
@@ -76,8 +76,12 @@ def build_report(
     start, end = parse_time(since, now=now), parse_time(until or now, now=now)
     if end <= start:
         raise InvalidInput(f"--from {start.isoformat()} must come before --to {end.isoformat()}")
-    profiles = [p for p in _covering_profiles(endpoint, start, end, store) if p.key.role == role]
     step = _step(endpoint, start, end, store)
+    profiles = [
+        p
+        for p in covering_profiles(endpoint, start, end, max_seconds=step, store=store)
+        if p.key.role == role
+    ]
     buckets = bucket_profiles(profiles, start, end, step)
     monitors_ = [m for m in list_monitors(endpoint, store=store) if m.rule.role == role]
     names = [name for name, _, _ in SERIES] + [
@@ -153,7 +157,10 @@ def _drift(
         "report": report.to_dict(),
         "explanation": explain(report),
         "quantiles": {
-            name: (_quantiles(ref.features.get(name)), _quantiles(current.features.get(name)))
+            name: (
+                sketch_quantiles(ref.features.get(name)),
+                sketch_quantiles(current.features.get(name)),
+            )
             for name in ref.features
             if name in current.features
         },
@@ -161,7 +168,7 @@ def _drift(
     }
 
 
-def _quantiles(sketch: Any) -> list[float]:
+def sketch_quantiles(sketch: Any) -> list[float]:
     from .sketches import NumericSketch
 
     if not isinstance(sketch, NumericSketch) or not sketch.count:

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from ..store import Store, get_store
 from ..store.tables import WindowProfileRow
 from .profile import ProfileKey, WindowProfile, merge_all
-from .windows import ROLLUP_REPLICA, WINDOW_S, _upsert
+from .windows import ROLLUP_REPLICA, ROLLUP_SECONDS, WINDOW_S, _upsert
 
-LEVELS = ((3600, WINDOW_S), (86400, 3600))  # (rollup length, the rows it merges)
+HOUR_S, DAY_S = ROLLUP_SECONDS
+LEVELS = ((HOUR_S, WINDOW_S), (DAY_S, HOUR_S))  # (rollup length, the rows it merges)
 SETTLE_S = 120.0
 MAX_PERIODS_PER_PASS = 500  # a long backlog is caught up over several passes
 

@@ -13,7 +13,7 @@ from ..errors import InvalidInput
 from ..store import Store
 from .metrics import MetricSpec, Span, compute, merge_versions, profile_metric
 from .profile import WindowProfile
-from .windows import _covering_profiles
+from .windows import covering_profiles
 
 Bucket = tuple[datetime, WindowProfile | None]
 
@@ -62,7 +62,9 @@ def metric_series(
     feedback (and custom) metrics step by step, as they read the log."""
     if spec.family in ("software", "input", "output"):
         profiles = [
-            p for p in _covering_profiles(endpoint, start, end, store) if p.key.role == role
+            p
+            for p in covering_profiles(endpoint, start, end, max_seconds=int(step), store=store)
+            if p.key.role == role
         ]
         return series_of(spec, bucket_profiles(profiles, start, end, step))
     if spec.family == "drift":

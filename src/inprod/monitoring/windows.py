@@ -19,11 +19,11 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import extract, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import InprodError
@@ -37,6 +37,10 @@ WINDOW_S = 60
 GRACE_S = 5.0
 FEATURES_TTL_S = 5.0  # as the servers' refresh_seconds: a changed setting applies as fast
 ROLLUP_REPLICA = "rollup"  # rows merged from every replica's finer windows
+ROLLUP_SECONDS = (3600, 86400)  # hour and day rollups (rollups.py), finest first
+_CHUNK = 500  # values in one IN (...)
+T = TypeVar("T")
+Stream = tuple[str, int, str]  # model name, version, role
 # positions in the prediction log's record tuple (serving/tap.py _COLUMNS)
 _TIME, _ENDPOINT, _MODEL, _VERSION, _ROLE = 1, 2, 3, 4, 5
 _INPUTS, _OUTPUTS, _LATENCY, _STATUS = 9, 10, 12, 13
@@ -244,45 +248,108 @@ def read_profiles(
     Day and hour rollups (:mod:`.rollups`) stand in for the minutes they cover, so a month
     reads ~30 day rows plus the edges instead of 43,200 minutes."""
     streams: dict[tuple[str, int, str], list[WindowProfile]] = {}
-    for profile in _covering_profiles(endpoint, since, until, get_store(store)):
+    profiles = covering_profiles(
+        endpoint, since, until, max_seconds=ROLLUP_SECONDS[-1], store=get_store(store)
+    )
+    for profile in profiles:
         k = profile.key
         streams.setdefault((k.model_name, k.model_version, k.role), []).append(profile)
     return {stream: merge_all(profiles) for stream, profiles in streams.items()}
 
 
-def _covering_profiles(
-    endpoint: str, since: datetime, until: datetime, store: Store
+def covering_profiles(
+    endpoint: str, since: datetime, until: datetime, *, max_seconds: int, store: Store
 ) -> list[WindowProfile]:
-    """The coarsest rows that tile [since, until): a rollup row is used only when its whole
-    span lies inside; finer rows inside a used rollup are skipped."""
+    """The coarsest rows, rollups no longer than ``max_seconds``, that tile [since, until).
+
+    A week of minute rows under hour rollups costs neither their JSON nor their keys: rollups
+    start on the hour, so they are looked up by exact start (the endpoint-and-start index);
+    finer rows are read only before the first rollup found (the span's leading part hour) and
+    after the last one, where the leader has not rolled up yet (it rolls every stream's closed
+    hours in one pass, oldest first, so there are no holes between). Then only the chosen
+    rows' profiles are read."""
+    rollups: list[tuple[Any, ...]] = []
+    with store.session(write=False) as s:
+        if max_seconds >= ROLLUP_SECONDS[0]:
+            for starts in _chunks(_aligned(since, until, ROLLUP_SECONDS[0])):
+                rollups += _keys(
+                    s,
+                    endpoint,
+                    WindowProfileRow.window_start.in_(starts),
+                    WindowProfileRow.replica == ROLLUP_REPLICA,
+                    WindowProfileRow.window_s <= max_seconds,
+                )
+        used = [r for r in rollups if r[4] + r[5] <= until.timestamp()]
+        span = (WindowProfileRow.window_start >= since, WindowProfileRow.window_start < until)
+        if used:  # the minutes before the first rollup used and after the last one
+            first = datetime.fromtimestamp(min(r[4] for r in used), tz=UTC)
+            frontier = datetime.fromtimestamp(max(r[4] + r[5] for r in used), tz=UTC)
+            span += (
+                or_(WindowProfileRow.window_start < first,
+                    WindowProfileRow.window_start >= frontier),
+            )  # fmt: skip
+        finer = _keys(s, endpoint, *span, WindowProfileRow.replica != ROLLUP_REPLICA)
+        datas: list[dict[str, Any]] = []
+        for ids in _chunks(_tiling(rollups + finer, until.timestamp())):
+            datas += s.scalars(
+                select(WindowProfileRow.profile).where(WindowProfileRow.id.in_(ids))
+            ).all()
+    return [WindowProfile.from_dict(d) for d in datas]
+
+
+def _keys(s: Session, endpoint: str, *where: Any) -> list[tuple[Any, ...]]:
+    """``(id, model, version, role, start, seconds, replica)`` of an endpoint's rows, without
+    their profiles; the start in unix seconds (thousands of numbers parse faster than
+    datetimes)."""
     query = select(
+        WindowProfileRow.id,
         WindowProfileRow.model_name,
         WindowProfileRow.model_version,
         WindowProfileRow.role,
-        WindowProfileRow.window_start,
+        extract("epoch", WindowProfileRow.window_start),
         WindowProfileRow.window_s,
         WindowProfileRow.replica,
-        WindowProfileRow.profile,
-    ).where(
-        WindowProfileRow.endpoint == endpoint,
-        WindowProfileRow.window_start >= since,
-        WindowProfileRow.window_start < until,
-    )
-    with store.session(write=False) as s:
-        rows = s.execute(query).all()
-    covered: dict[tuple, list[tuple[datetime, datetime]]] = {}
+    ).where(WindowProfileRow.endpoint == endpoint, *where)
+    return [(*r[:4], int(r[4]), *r[5:]) for r in s.execute(query)]
+
+
+def _aligned(since: datetime, until: datetime, seconds: int) -> list[datetime]:
+    """The multiples of ``seconds`` (unix time) in [since, until)."""
+    first = -(-int(since.timestamp()) // seconds) * seconds
+    return [
+        datetime.fromtimestamp(t, tz=UTC) for t in range(first, int(until.timestamp()), seconds)
+    ]
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _tiling(rows: Sequence[Any], until: float) -> list[int]:
+    """Ids of the rows to read, from ``(id, model, version, role, start, seconds, replica)``
+    with ``start`` in unix seconds: a rollup that ends by ``until`` stands in for every finer
+    row it covers (rollups start at multiples of their length: one lookup a level finds it)."""
+    covered: set[tuple[Stream, int, int]] = set()
+    levels: set[int] = set()
     chosen = []
-    for model, version, role, start, seconds, replica, data in sorted(
-        rows, key=lambda r: -r.window_s
-    ):
+    rollups = sorted((r for r in rows if r[6] == ROLLUP_REPLICA), key=lambda r: -r[5])
+    for row_id, model, version, role, start, seconds, _ in rollups:
         stream = (model, version, role)
-        end = start + timedelta(seconds=seconds)
-        if replica == ROLLUP_REPLICA and end > until:
-            continue  # reaches past the span: its minutes are read instead
-        spans = covered.setdefault(stream, [])
-        if any(a <= start < b for a, b in spans):
-            continue
-        if replica == ROLLUP_REPLICA:
-            spans.append((start, end))
-        chosen.append(data)
-    return [WindowProfile.from_dict(data) for data in chosen]
+        if start + seconds > until or _inside(covered, levels, stream, start):
+            continue  # reaches past the span (its finer rows are read instead), or covered
+        covered.add((stream, seconds, start))
+        levels.add(seconds)
+        chosen.append(row_id)
+    for row_id, model, version, role, start, _, replica in rows:
+        if replica != ROLLUP_REPLICA and not _inside(
+            covered, levels, (model, version, role), start
+        ):
+            chosen.append(row_id)
+    return chosen
+
+
+def _inside(
+    covered: set[tuple[Stream, int, int]], levels: set[int], stream: Stream, start: int
+) -> bool:
+    return any((stream, lv, start - start % lv) in covered for lv in levels)

@@ -16,6 +16,7 @@ Stored status is ``open``, ``claimed`` or ``decided``; a claim whose lease ran o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -214,10 +215,14 @@ def next_task(
     reviewer: str,
     endpoint: str | None = None,
     reason: str | None = None,
+    skip: Collection[str] = (),
     lease_s: float | None = None,
     store: Store | None = None,
 ) -> ReviewTask | None:
     """Claim the oldest available task for ``reviewer``; None when the queue is empty.
+
+    ``skip`` passes over those task ids: the ones this reviewer skipped (released), which are
+    the oldest again and would otherwise come straight back.
 
     A reviewer who already holds a live claim (matching the filters) gets that task back with
     its lease renewed, so reloading a page neither loses the task nor takes a second one.
@@ -227,6 +232,7 @@ def next_task(
     reviewer = check_reviewer(reviewer)
     if reason is not None:
         check_reason(reason)
+    skipped = _check_skip(skip)
     store = get_store(store)
     lease = timedelta(seconds=lease_seconds(lease_s, store))
     with store.session() as s:
@@ -236,6 +242,8 @@ def next_task(
         filters = [TaskRow.endpoint == endpoint] if endpoint is not None else []
         if reason is not None:
             filters.append(TaskRow.reason == reason)
+        if skipped:
+            filters.append(TaskRow.id.not_in(skipped))
         row = s.scalar(
             select(TaskRow)
             .where(_held_by(reviewer, now), *filters)
@@ -426,6 +434,15 @@ def _reviewer_stats(s: Session, scope: list[ColumnElement[bool]]) -> list[Review
             tally[1] += 1
             tally[2] += same(decision, outputs["output"])
     return [ReviewerStats(r, *t) for r, t in sorted(tallies.items())]
+
+
+def _check_skip(skip: Collection[str]) -> list[str]:
+    ids = [skip] if isinstance(skip, str) else list(skip)
+    if len(ids) > MAX_LIMIT or not all(isinstance(i, str) and ID_RE.match(i) for i in ids):
+        raise InvalidInput(
+            f"skip must be at most {MAX_LIMIT} review task ids (32 hex digits each)", field="skip"
+        )
+    return ids
 
 
 def _available(now: datetime) -> ColumnElement[bool]:

@@ -27,6 +27,8 @@
       var ctx = u.ctx;
       var left = u.bbox.left, top = u.bbox.top, width = u.bbox.width, height = u.bbox.height;
       ctx.save();
+      ctx.textAlign = "left"; /* uPlot leaves it right-aligned: labels would run off the left */
+      ctx.textBaseline = "alphabetic";
       ctx.font = Math.round(10 * devicePixelRatio) + "px system-ui, sans-serif";
       (spec.thresholds || []).forEach(function (th) {
         var y = u.valToPos(th.value, "y", true);
@@ -48,8 +50,10 @@
         ctx.lineWidth = devicePixelRatio;
         ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
         if (m.label && !spec.spark) {
+          /* alert labels one line below plan labels: both may fall on one step */
+          var line = m.kind === "alert" ? 2 : 1;
           ctx.fillStyle = ctx.strokeStyle;
-          ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 11 * devicePixelRatio);
+          ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 11 * line * devicePixelRatio);
         }
       });
       ctx.restore();
@@ -100,7 +104,8 @@
           width: spark ? 1.5 : 2,
           spanGaps: false,
           value: function (u, v) { return fmt(v, spec.unit); },
-          points: { show: x.length < 60 },
+          /* dots where there are few values: a lone value between gaps draws no line */
+          points: { show: (s.values || []).filter(function (v) { return v != null; }).length < 60 },
         };
       })),
       hooks: { draw: [overlay(spec)] },
@@ -124,6 +129,19 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
+  function forget(root) {
+    /* plots being swapped out: free them, and keep only plots still on the page */
+    (window.inprodCharts || []).forEach(function (plot) {
+      if (root.contains(plot.root)) plot.destroy();
+    });
+    window.inprodCharts = (window.inprodCharts || []).filter(function (plot) {
+      return document.body.contains(plot.root) && !root.contains(plot.root);
+    });
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    if (ev.detail.target) forget(ev.detail.target);
+  });
   document.addEventListener("htmx:afterSwap", function (ev) { drawAll(ev.target); });
   window.addEventListener("resize", function () {
     clearTimeout(window._inprodResize);
