@@ -16,6 +16,7 @@ predictions with 5% of them labelled by feedback. A real ``inprod serve`` then a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -31,7 +32,8 @@ import httpx
 import numpy as np
 from sqlalchemy import insert
 
-from inprod.monitoring import ProfileBuilder, ProfileKey
+from inprod.errors import Conflict
+from inprod.monitoring import ProfileBuilder, ProfileKey, pipelines
 from inprod.monitoring.rollups import roll_up
 from inprod.store import Store
 from inprod.store.tables import Feedback, Prediction, WindowProfileRow
@@ -56,6 +58,8 @@ PAGES = [
     "/ui/models/phone-inspector",
     "/ui/models/phone-inspector/champion",
     "/ui/pipelines",
+    "/ui/pipelines/inspection?window=1h",
+    "/ui/pipelines/inspection?window=24h",
 ]
 
 
@@ -191,6 +195,10 @@ def main() -> None:
     home = DATA / f"p{args.predictions}-d{args.days}"
     if args.rebuild or not (home / "built.json").exists():
         build(home, args.predictions, args.days).close()
+    store = Store(f"sqlite:///{home / 'store.db'}", str(home / "artifacts"))
+    with contextlib.suppress(Conflict):  # a one-stage pipeline over the endpoint's 30 days
+        pipelines.create("inspection", [f"inspect={ENDPOINT}"], store=store)
+    store.close()
     process, url = serve(home)
     failed = False
     try:

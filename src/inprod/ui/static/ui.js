@@ -52,8 +52,12 @@
         if (m.label && !spec.spark) {
           /* alert labels one line below plan labels: both may fall on one step */
           var line = m.kind === "alert" ? 2 : 1;
+          var gap = 3 * devicePixelRatio;
+          /* near the right edge the label goes left of its line, so it is not cut off */
+          var leftward = x + gap + ctx.measureText(m.label).width > left + width;
+          ctx.textAlign = leftward ? "right" : "left";
           ctx.fillStyle = ctx.strokeStyle;
-          ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 11 * line * devicePixelRatio);
+          ctx.fillText(m.label, leftward ? x - gap : x + gap, top + 11 * line * devicePixelRatio);
         }
       });
       ctx.restore();
