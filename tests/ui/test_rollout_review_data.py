@@ -19,11 +19,13 @@ from sklearn.linear_model import LogisticRegression
 from sqlalchemy import func, select
 
 from inprod import deploy, endpoints, models, tokens
+from inprod.data.slices import as_text as label_text
 from inprod.review import queue
 from inprod.serving.app import create_app
 from inprod.store import Store
 from inprod.store.tables import Feedback
-from inprod.ui.pages.review import Filters, input_fields, input_image, label_text
+from inprod.ui.inputs import input_fields, input_image
+from inprod.ui.pages.review import Filters
 from inprod.ui.pages.rollout import buttons
 
 ENDPOINT = "phone-inspector"
@@ -172,7 +174,7 @@ def test_buttons_follow_the_state_machine(served) -> None:
     assert shown("stable") == []
     assert shown("ramping", candidate=canary) == ["promote", "pause", "rollback"]
     assert shown("paused", candidate=canary) == ["promote", "resume", "rollback"]
-    assert shown("shadowing", candidate={**canary, "role": "shadow"}) == ["promote"]
+    assert shown("shadowing", candidate={**canary, "role": "shadow"}) == ["promote", "abort"]
     assert shown("promoted") == []  # nothing kept to go back to
     back = buttons(ENDPOINT, {"allowed_actions": ["rollback"], "candidate": None,
                               "previous": {"ref": "inspector@1", "until": "…"}})  # fmt: skip

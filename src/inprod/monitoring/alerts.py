@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..provenance import current_user
@@ -85,27 +87,39 @@ def get(alert_id: int, *, store: Store | None = None) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"alert {alert_id} not found; list them with 'inprod monitor alerts'")
         monitor = s.get(Monitor, row.monitor_id)
-        events = s.scalars(
-            select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
-        )
-        runs = s.scalars(select(ActionRun).where(ActionRun.alert_id == alert_id))
         return {
             **_info(row, monitor.name if monitor else "").to_dict(),
-            "details": row.details,
-            "events": [
-                {"time": e.time.isoformat(), "kind": e.kind, "details": e.details} for e in events
-            ],
-            "actions": [
-                {
-                    "action": r.action_key,
-                    "status": r.status,
-                    "attempts": r.attempts,
-                    "last_error": r.last_error,
-                    "result": r.result,
-                }
-                for r in runs
-            ],
+            **histories(s, [alert_id])[alert_id],
         }
+
+
+def histories(s: Session, alert_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each alert's ``details``, ``events`` and ``actions`` (as :func:`get` shows them), in three
+    indexed reads however many alerts: a page of a hundred alerts read one by one took half a
+    second on PostgreSQL."""
+    ids = list(alert_ids)
+    out: dict[int, dict[str, Any]] = {i: {"details": {}, "events": [], "actions": []} for i in ids}
+    if not ids:
+        return out
+    for alert_id, details in s.execute(select(Alert.id, Alert.details).where(Alert.id.in_(ids))):
+        out[alert_id]["details"] = details or {}
+    for e in s.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)
+    ):
+        out[e.alert_id]["events"].append(
+            {"time": e.time.isoformat(), "kind": e.kind, "details": e.details}
+        )
+    for r in s.scalars(select(ActionRun).where(ActionRun.alert_id.in_(ids)).order_by(ActionRun.id)):
+        out[r.alert_id]["actions"].append(
+            {
+                "action": r.action_key,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "result": r.result,
+            }
+        )
+    return out
 
 
 def acknowledge(

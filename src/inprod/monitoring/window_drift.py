@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from ..errors import InvalidInput
 from ..store import Store, get_store
@@ -107,6 +107,30 @@ def drift_windows(
     if results:
         _save(store, results)
     return results
+
+
+def recent_results(endpoint: str, *, limit: int, store: Store) -> list[dict[str, Any]]:
+    """The latest stored hourly drift checks of ``endpoint``, newest first (one indexed,
+    bounded read)."""
+    query = (
+        select(DriftResult)
+        .where(DriftResult.endpoint == endpoint)
+        .order_by(DriftResult.window_start.desc(), DriftResult.id.desc())
+        .limit(limit)
+    )
+    with store.session(write=False) as s:
+        return [
+            {
+                "window_start": r.window_start,
+                "window_s": r.window_s,
+                "version": f"{r.model_name}@{r.model_version}",
+                "role": r.role,
+                "reference": r.reference,
+                "drifted": list(r.drifted or []),
+                "explanation": (r.report or {}).get("explanation", ""),
+            }
+            for r in s.scalars(query)
+        ]
 
 
 def explain(report: DriftReport) -> str:

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -28,7 +27,6 @@ from ...errors import InvalidInput
 from ...monitoring import alerts
 from ...monitoring.monitors import Rule
 from ...store import Store
-from ...store.tables import ActionRun, Alert, AlertEvent
 from ..actions import new_action_id
 from ..render import off_loop, render
 from ..session import check_change, viewer_of
@@ -72,30 +70,24 @@ def alert_rows(*, endpoint: str | None, state: str, store: Store) -> list[AlertR
 
 
 def rows_of(found: list[alerts.AlertInfo], *, store: Store) -> list[AlertRow]:
-    """``found`` with each alert's rule, actions and acknowledgement note, in three indexed
-    reads for the whole page (``alerts.get`` reads three times per alert: a page of a hundred
-    took half a second on PostgreSQL)."""
-    ids = [a.id for a in found]
-    details: dict[int, dict[str, Any]] = {}
-    runs: dict[int, list[dict[str, Any]]] = {}
-    notes: dict[int, str] = {}
-    if ids:
-        with store.session(write=False) as s:
-            for alert_id, data in s.execute(
-                select(Alert.id, Alert.details).where(Alert.id.in_(ids))
-            ):
-                details[alert_id] = data or {}
-            for run in s.scalars(
-                select(ActionRun).where(ActionRun.alert_id.in_(ids)).order_by(ActionRun.id)
-            ):
-                runs.setdefault(run.alert_id, []).append(_action(run))
-            for alert_id, data in s.execute(
-                select(AlertEvent.alert_id, AlertEvent.details)
-                .where(AlertEvent.alert_id.in_(ids), AlertEvent.kind == "acknowledged")
-                .order_by(AlertEvent.id)
-            ):
-                notes[alert_id] = str((data or {}).get("note") or "")
-    return [_row(a, details.get(a.id, {}), runs.get(a.id, []), notes.get(a.id, "")) for a in found]
+    """``found`` with each alert's rule, actions and acknowledgement note, read for the whole
+    page at once (:func:`inprod.monitoring.alerts.histories`)."""
+    with store.session(write=False) as s:
+        history = alerts.histories(s, [a.id for a in found])
+    return [_row(a, **_parts(history[a.id])) for a in found]
+
+
+def _parts(history: dict[str, Any]) -> dict[str, Any]:
+    notes = [
+        str((e["details"] or {}).get("note") or "")
+        for e in history["events"]
+        if e["kind"] == "acknowledged"
+    ]
+    return {
+        "details": history["details"],
+        "actions": [_action(a) for a in history["actions"]],
+        "note": notes[-1] if notes else "",
+    }
 
 
 def _row(
@@ -123,13 +115,13 @@ def _row(
     )
 
 
-def _action(run: ActionRun) -> dict[str, Any]:
-    outcome = (run.result or {}).get("outcome") or {}
+def _action(run: dict[str, Any]) -> dict[str, Any]:
+    outcome = (run["result"] or {}).get("outcome") or {}
     return {
-        "action": run.action_key,
-        "status": run.status,
-        "attempts": run.attempts,
-        "error": run.last_error,
+        "action": run["action"],
+        "status": run["status"],
+        "attempts": run["attempts"],
+        "error": run["last_error"],
         "outcome": ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in outcome.items()),
     }
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -29,10 +28,9 @@ from ...monitoring.drift import ColumnDrift, DriftReport
 from ...monitoring.metrics import merge_versions
 from ...monitoring.reference import DATASET_PREFIX, WINDOW_PREFIX, reference_profile
 from ...monitoring.sketch_drift import profile_drift
-from ...monitoring.window_drift import explain
+from ...monitoring.window_drift import explain, recent_results
 from ...monitoring.windows import read_profiles
 from ...store import Store
-from ...store.tables import DriftResult
 from ..render import off_loop, render
 from ..session import viewer_of
 from ..svg import distribution_svg, feature_sketch
@@ -121,7 +119,13 @@ def drift_page(
     if chosen not in dict(choices):
         choices.append((chosen, chosen))
     page = DriftPage(
-        endpoint, window, since, until, chosen, choices, history=_history(endpoint, store)
+        endpoint,
+        window,
+        since,
+        until,
+        chosen,
+        choices,
+        history=recent_results(endpoint, limit=HISTORY_ROWS, store=store),
     )
     try:
         described, ref = reference_profile(
@@ -154,29 +158,6 @@ def _choices(found: list[monitors.MonitorInfo]) -> list[tuple[str, str]]:
             choices[m.rule.reference] = f"{m.rule.reference} (monitor '{m.name}')"
     choices[TRAINING] = "training data of the served model"
     return list(choices.items())
-
-
-def _history(endpoint: str, store: Store) -> list[dict[str, Any]]:
-    """The latest stored drift checks (one indexed, bounded read)."""
-    query = (
-        select(DriftResult)
-        .where(DriftResult.endpoint == endpoint)
-        .order_by(DriftResult.window_start.desc(), DriftResult.id.desc())
-        .limit(HISTORY_ROWS)
-    )
-    with store.session(write=False) as s:
-        return [
-            {
-                "window_start": r.window_start,
-                "window_s": r.window_s,
-                "version": f"{r.model_name}@{r.model_version}",
-                "role": r.role,
-                "reference": r.reference,
-                "drifted": list(r.drifted or []),
-                "explanation": (r.report or {}).get("explanation", ""),
-            }
-            for r in s.scalars(query)
-        ]
 
 
 async def drift(request: Request) -> Response:

@@ -28,15 +28,22 @@ from ..actions import new_action_id
 from ..render import off_loop, render
 from ..session import check_change, viewer_of
 
-STEER = ("promote", "pause", "resume", "rollback")
+STEER = ("promote", "pause", "resume", "abort", "rollback")
 HISTORY_LIMIT = 50
 LIVE_REFRESH_S = 3
 MODES = {"shadow": "shadow", "canary": "canary", "green": "blue-green"}
-DONE = {"promote": "Promoted", "pause": "Paused", "resume": "Resumed", "rollback": "Rolled back"}
+DONE = {
+    "promote": "Promoted",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "abort": "Stopped",
+    "rollback": "Rolled back",
+}
 DOING = {
     "promote": "promoting",
     "pause": "pausing",
     "resume": "resuming",
+    "abort": "stopping",
     "rollback": "rolling back",
 }
 
@@ -118,6 +125,8 @@ def buttons(endpoint: str, status: dict[str, Any]) -> list[Button]:
     cand, previous = status["candidate"], status["previous"]
     if cand is None and previous is None:  # "promoted" by hand, with nothing to go back to
         allowed.discard("rollback")
+    if "rollback" in allowed:  # a canary's rollback stops it too; one red button is enough
+        allowed.discard("abort")
     what = cand["ref"] if cand is not None else "the candidate"
     share = f"{cand['weight']:.0%}" if cand is not None else ""
     back = previous["ref"] if previous is not None else ""
@@ -125,6 +134,7 @@ def buttons(endpoint: str, status: dict[str, Any]) -> list[Button]:
         "promote": (f"Promote {what}", f"Promote {what} to serve all of {endpoint}'s traffic?"),
         "pause": (f"Pause at {share}", f"Hold {what} at {share} of {endpoint}'s traffic?"),
         "resume": ("Resume", f"Go on ramping {what} on {endpoint}?"),
+        "abort": (f"Stop {what}", f"Stop trying {what}? The primary keeps serving {endpoint}."),
         "rollback": (f"Roll back {what}", f"Take {what} out of {endpoint}'s traffic?")
         if cand is not None
         else (f"Roll back to {back}", f"Serve {back} again on {endpoint}?"),
@@ -164,8 +174,9 @@ async def rollout_live(request: Request) -> Response:
 
 
 async def steer(request: Request) -> Response:
-    """promote / pause / resume / rollback with the reason from the page's prompt; answers the
-    live part re-rendered, with the refusal in place when the plan's state machine says no."""
+    """promote / pause / resume / abort / rollback with the reason from the page's prompt;
+    answers the live part re-rendered, with the refusal in place when the state machine says
+    no."""
     viewer = await check_change(request, "operator")
     name, action = request.path_params["name"], request.path_params["action"]
     if action not in STEER:
