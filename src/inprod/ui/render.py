@@ -83,25 +83,24 @@ def fmt_ms(value: Any) -> str:
     return f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
 
 
+def _aware(value: datetime | str) -> datetime:
+    """Stored times are UTC; SQLite gives them back naive."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def fmt_when(value: datetime | str | None) -> str:
     """UTC, to the second: every replica and every reader sees the same time."""
     if value is None:
         return "–"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def fmt_ago(value: datetime | str | None, now: datetime | None = None) -> str:
     if value is None:
         return "–"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    seconds = ((now or datetime.now(UTC)) - _aware(value)).total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if abs(seconds) >= size:
             return f"{seconds / size:.0f} {unit} ago"
