@@ -490,19 +490,46 @@ class ActionRun(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RetrainingPolicy(Base):
+    """How an endpoint's model is retrained: the training function, what triggers it, how the
+    candidate is judged and shipped (retraining/policies.py)."""
+
+    __tablename__ = "retraining_policies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), unique=True)  # one policy an endpoint
+    train: Mapped[str] = mapped_column(String(400))  # module:function
+    triggers: Mapped[list[str]] = mapped_column(JSONType, default=list)  # alert:NAME, ...
+    approve: Mapped[str] = mapped_column(String(20), default="manual")  # manual | auto
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # data, gate, canary
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # what the triggers last saw: the newest label counted, the last scheduled run, alerts seen
+    marks: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class RetrainingRequest(Base):
-    """A request to retrain what serves an endpoint; opened by an alert's action or a policy,
-    consumed by retraining (issue 9)."""
+    """A request to retrain what serves an endpoint; opened by an alert's action, a policy's
+    trigger or a person, and run step by step by retraining/runner.py."""
 
     __tablename__ = "retraining_requests"
+    __table_args__ = (UniqueConstraint("active_policy"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(200), index=True)
+    # open | approved | running | awaiting_approval | deployed | failed | cancelled | rejected
     status: Mapped[str] = mapped_column(String(20), default="open")
     reason: Mapped[str] = mapped_column(Text, default="")
     trigger: Mapped[str] = mapped_column(String(300), default="")  # e.g. alert:12
     alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    policy_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # the policy's id while the request is not finished, else NULL: at most one live request a
+    # policy, so two triggers at once make one request (the unique constraint decides the race)
+    active_policy: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # steps done (name, status, started/finished, message, outputs), triggers joined, candidate
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
