@@ -66,6 +66,7 @@ def test_config_show_lists_every_setting_and_its_source(cli) -> None:
         "review_lease_seconds",
         "profile_seconds",
         "monitor_tick_seconds",
+        "retrain_tick_seconds",
     }
     assert data["max_body_bytes"]["value"] == str(10 * 1024 * 1024)
     assert data["store_url"]["source"] == "env INPROD_STORE_URL"

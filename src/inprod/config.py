@@ -87,6 +87,14 @@ SPECS: tuple[SettingSpec, ...] = (
         zero_turns_off=True,
     ),
     SettingSpec(
+        "retrain_tick_seconds",
+        "INPROD_RETRAIN_TICK_SECONDS",
+        "how often the retraining worker checks triggers and runs approved requests (0 turns it "
+        "off)",
+        cast=float,
+        zero_turns_off=True,
+    ),
+    SettingSpec(
         "review_lease_seconds",
         "INPROD_REVIEW_LEASE_SECONDS",
         "how long a claimed review task stays with its reviewer before others may take it",
@@ -102,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
     "review_lease_seconds": 300.0,
     "profile_seconds": 60,
     "monitor_tick_seconds": 15.0,
+    "retrain_tick_seconds": 30.0,
 }
 _SPEC_BY_KEY = {s.key: s for s in SPECS}
 
@@ -121,6 +130,7 @@ class Settings:
     review_lease_seconds: float = DEFAULTS["review_lease_seconds"]
     profile_seconds: int = DEFAULTS["profile_seconds"]
     monitor_tick_seconds: float = DEFAULTS["monitor_tick_seconds"]
+    retrain_tick_seconds: float = DEFAULTS["retrain_tick_seconds"]
     sources: Mapping[str, str] = field(default_factory=dict)
     config_file: Path | None = None
 

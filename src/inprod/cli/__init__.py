@@ -30,6 +30,7 @@ from . import pipeline as pipeline_cmd
 from . import predictions as predictions_cmd
 from . import project as project_cmd
 from . import quickstart as quickstart_cmd
+from . import retrain as retrain_cmd
 from . import review as review_cmd
 from . import runs as runs_cmd
 from . import serve as serve_cmd
@@ -73,6 +74,7 @@ app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(pipeline_cmd.app, name="pipeline")
 app.add_typer(analyze_cmd.app, name="analyze")
 app.add_typer(labels_cmd.app, name="labels")
+app.add_typer(retrain_cmd.app, name="retrain")
 app.command("hlp")(hlp_cmd.hlp)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("rollback")(deploy_cmd.rollback)

@@ -25,7 +25,6 @@ from ..store.tables import (
     Alert,
     AlertEvent,
     Prediction,
-    RetrainingRequest,
     ReviewTask,
     utcnow,
 )
@@ -162,19 +161,15 @@ def _rollout(kind: str, alert: dict[str, Any], store: Store) -> dict[str, Any]:
 
 
 def _retrain(alert: dict[str, Any], store: Store) -> dict[str, Any]:
-    with store.session() as s:
-        existing = s.scalar(
-            select(RetrainingRequest).where(RetrainingRequest.alert_id == alert["alert_id"])
-        )
-        if existing is None:
-            existing = RetrainingRequest(
-                endpoint=alert["endpoint"], status="open", reason=alert["message"],
-                trigger=f"alert:{alert['alert_id']}", alert_id=alert["alert_id"],
-                created_by=ACTOR, created_at=utcnow(), details={"alert": alert},
-            )  # fmt: skip
-            s.add(existing)
-            s.flush()
-        return {"retraining_request": existing.id}
+    """A retraining request for the alert (one however often it asks); on an endpoint with a
+    retraining policy, that policy's request — joining its live one if there is one."""
+    from ..retraining import requests
+
+    request = requests.open_request(
+        alert["endpoint"], trigger=f"alert:{alert['alert_id']}", reason=alert["message"],
+        alert_id=alert["alert_id"], details={"alert": alert}, actor=ACTOR, store=store,
+    )  # fmt: skip
+    return {"retraining_request": request.id}
 
 
 def _review_sample(n: int, alert: dict[str, Any], store: Store, now: datetime) -> dict[str, Any]:

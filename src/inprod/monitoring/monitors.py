@@ -20,6 +20,7 @@ from ..errors import Conflict, InvalidInput, NotFound, suggest
 from ..provenance import current_user
 from ..rollout.plan import parse_duration
 from ..store import Store, get_store
+from ..store.audit import subject_events
 from ..store.tables import AuditEvent, Endpoint, Monitor, utcnow
 from .metrics import MetricSpec, parse_metric
 
@@ -467,15 +468,7 @@ def history(
     store = get_store(store)
     with store.session(write=False) as s:
         row = _find(s, ref, endpoint)
-        events = s.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.subject == f"{SUBJECT_PREFIX}{row.id}")
-            .order_by(AuditEvent.id)
-        )
-        return [
-            {"time": e.time.isoformat(), "actor": e.actor, "kind": e.kind, "details": e.details}
-            for e in events
-        ]
+        return subject_events(s, f"{SUBJECT_PREFIX}{row.id}")
 
 
 def _audit(s: Any, actor: str, kind: str, row: Monitor, details: dict[str, Any]) -> None:

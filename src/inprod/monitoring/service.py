@@ -9,15 +9,13 @@ Passes run in a worker thread; a webhook that hangs is bounded by its timeout.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from ..errors import InprodError
+from ..rollout.background import LeaderLoop
 from ..rollout.leader import Leadership
 from ..store import Store
 from ..store.tables import WindowProfileRow
@@ -29,19 +27,19 @@ from .window_drift import drift_windows
 log = logging.getLogger(__name__)
 
 
-class MonitorService:
+class MonitorService(LeaderLoop):
+    failure = "monitor evaluation failed"
+    task_name = "inprod-monitor-evaluator"
+
     def __init__(
         self, store: Store, *, tick_s: float, leadership: Leadership, profile_s: int = 60
     ) -> None:
+        super().__init__(tick_s=tick_s)
         self.store = store
         self.profile_s = profile_s
-        self.tick_s = tick_s
         self.leadership = leadership
-        self.passes = 0
         self._drift_hour: datetime | None = None  # the last hour tested for drift
         self._drift_skipped: set[str] = set()  # endpoints without a usable reference (logged once)
-        self._task: asyncio.Task[None] | None = None
-        self._working = threading.Lock()
 
     def tick(self, *, now: datetime | None = None) -> list[Evaluation]:
         """One pass (nothing when another replica leads): evaluate, then run due actions."""
@@ -86,26 +84,3 @@ class MonitorService:
                     log.info("%s: no hourly drift: %s", endpoint, exc.message)
             except Exception:
                 log.exception("%s: hourly drift failed", endpoint)
-
-    async def start(self) -> None:
-        if self.tick_s > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._forever(), name="inprod-monitor-evaluator"
-            )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await asyncio.to_thread(self._working.acquire)  # let a pass in its thread finish
-        self._working.release()
-
-    async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("monitor evaluation failed; trying again in %g s", self.tick_s)

@@ -464,7 +464,7 @@ def _candidate(s: Session, row: Endpoint, model: str, *, role: str) -> Candidate
             f"{cand_model.name}@{cand_version.version} already serves endpoint {row.name!r} "
             "as its primary; register a new version to deploy"
         )
-    _check_compatible(primary_model, primary_version, cand_model, cand_version)
+    check_compatible(primary_model, primary_version, cand_model, cand_version)
     return Candidate(
         ref=f"{cand_model.name}@{cand_version.version}",
         model_name=cand_model.name,
@@ -474,7 +474,7 @@ def _candidate(s: Session, row: Endpoint, model: str, *, role: str) -> Candidate
     )
 
 
-def _check_compatible(pm: Model, pv: ModelVersion, cm: Model, cv: ModelVersion) -> None:
+def check_compatible(pm: Model, pv: ModelVersion, cm: Model, cv: ModelVersion) -> None:
     """The candidate must take what the primary takes, so no client request breaks on it."""
     from ..flavors import Signature
 

@@ -31,6 +31,7 @@ from ..config import Settings, load_settings
 from ..errors import InprodError
 from ..monitoring.service import MonitorService
 from ..monitoring.windows import FeatureFunctions, WindowAggregator
+from ..retraining.worker import RetrainingWorker
 from ..rollout.controller import RolloutController
 from ..store import Store
 from ..ui import create_ui
@@ -48,6 +49,7 @@ from .plan_watch import PlanWatcher
 from .routes_api import router as api_router
 from .routes_monitoring import router as monitoring_router
 from .routes_pipelines import router as pipelines_router
+from .routes_retraining import router as retraining_router
 from .routes_review import router as review_router
 from .routes_rollout import router as rollout_router
 from .routes_tokens import router as tokens_router
@@ -78,6 +80,7 @@ class ServerState:
     shadow: ShadowRunner
     plan_watch: PlanWatcher
     monitors: MonitorService
+    retraining: RetrainingWorker
 
 
 STATIC = Path(__file__).parent / "static"
@@ -130,6 +133,9 @@ def create_app(
             leadership=controller.leadership,
             profile_s=settings.profile_seconds or 60,
         ),
+        RetrainingWorker(
+            store, tick_s=settings.retrain_tick_seconds, leadership=controller.leadership
+        ),
     )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -142,10 +148,12 @@ def create_app(
         await state.plan_watch.start()
         await controller.start()
         await state.monitors.start()
+        await state.retraining.start()
         log.info("serving %d endpoint(s)", len(runtime.endpoints))
         try:
             yield
         finally:
+            await state.retraining.stop()
             await state.monitors.stop()
             await controller.stop()
             await state.plan_watch.stop()
@@ -186,6 +194,7 @@ def create_app(
     app.include_router(review_router)
     app.include_router(monitoring_router)
     app.include_router(pipelines_router)
+    app.include_router(retraining_router)
     ui = create_ui(state)
     app.mount("/ui", ui)
     app.add_api_route("/ui", _to_dashboard, include_in_schema=False)
