@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from inprod import endpoints
 from inprod.monitoring import monitors
 from inprod.retraining import policies, requests, triggers
 from inprod.store import Store
-from inprod.store.tables import Alert, Feedback
+from inprod.store.tables import Alert, Feedback, Prediction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rollout"))
 from rollout_helpers import ENDPOINT, give_labels, log_predictions, two_versions
@@ -155,3 +157,28 @@ def test_disabled_policies_and_removed_monitors_do_not_fire(
     monitors.remove(MONITOR, endpoint=ENDPOINT, store=served)
     assert triggers.check(datetime.now(UTC), store=served) == []
     assert f"no monitor {MONITOR!r} any more" in caplog.text
+
+
+def test_a_label_that_arrives_before_its_prediction_is_stored_is_counted_later(
+    served: Store,
+) -> None:
+    """The server logs predictions a moment after answering; a label sent at once must not be
+    passed by while its prediction is on its way."""
+    _policy(served, "new-labels:3")
+    early = [uuid.uuid4().hex for _ in range(3)]
+    give_labels(served, early, ["scratch"] * 3)  # the predictions are not stored yet
+    assert triggers.check(store=served) == []
+    with served.session() as s:  # now the log writer stores them
+        for pid in early:
+            s.add(Prediction(id=pid, time=datetime.now(UTC), endpoint=ENDPOINT,
+                             model_name="inspector", model_version=1, role="primary",
+                             latency_ms=5.0, status="ok"))  # fmt: skip
+    [opened] = triggers.check(store=served)
+    assert opened.trigger == "new-labels:3"
+    # a label whose prediction never comes is passed by once it is old enough
+    give_labels(served, [uuid.uuid4().hex], ["ok"])
+    later = datetime.now(UTC) + timedelta(seconds=triggers.LABEL_WAIT_S + 1)
+    triggers.check(now=later, store=served)
+    mark = policies.get_policy(ENDPOINT, store=served).marks["new-labels"]
+    with served.session(write=False) as s:
+        assert mark["feedback_id"] == s.scalar(select(func.max(Feedback.id)))

@@ -47,6 +47,9 @@ KINDS = ("alert", "new-labels", "schedule")
 SCHEDULES = {"hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0}
 MIN_PERIOD_S = 60.0
 DEFAULT_MIN_LABELS = 1
+# a label may arrive before its prediction is stored (the server logs in the background, about
+# a second later): the count waits this long for the prediction before passing the label by
+LABEL_WAIT_S = 30.0
 _FORMS = "alert:MONITOR, new-labels:N or schedule:hourly|daily|weekly|every:DURATION"
 
 
@@ -167,7 +170,7 @@ def _check_policy(policy_id: int, now: datetime, store: Store) -> list[RequestIn
             return []
         marks = dict(policy.marks or {})
         parsed = [parse_trigger(t) for t in policy.triggers or []]
-        labels = _count_labels(s, policy.endpoint, marks) if _counts_labels(parsed) else 0
+        labels = _count_labels(s, policy.endpoint, marks, now) if _counts_labels(parsed) else 0
         fired: list[_Fired] = []
         for trigger in parsed:
             if trigger.kind == "alert":
@@ -217,12 +220,25 @@ def _counts_labels(parsed: list[Trigger]) -> bool:
     return any(t.kind in ("new-labels", "schedule") for t in parsed)
 
 
-def _count_labels(s: Session, endpoint: str, marks: dict) -> int:
+def _count_labels(s: Session, endpoint: str, marks: dict, now: datetime) -> int:
     """Labelled predictions of ``endpoint`` since the policy's last request, counted on from
-    the mark (``feedback_id`` seen, ``count`` so far), so a check reads only new feedback."""
+    the mark (``feedback_id`` seen, ``count`` so far), so a check reads only new feedback. The
+    mark stops before a recent label whose prediction is not stored yet (:data:`LABEL_WAIT_S`),
+    so that label is counted at a later check instead of being passed by."""
     mark = marks.get("new-labels") or {}
     seen, count = int(mark.get("feedback_id", 0)), int(mark.get("count", 0))
     newest = s.scalar(select(func.max(Feedback.id))) or 0
+    stored = exists().where(Prediction.id == Feedback.prediction_id)
+    waiting = s.scalar(
+        select(func.min(Feedback.id)).where(
+            Feedback.id > seen,
+            Feedback.label.is_not(None),
+            Feedback.time > now - timedelta(seconds=LABEL_WAIT_S),
+            ~stored,
+        )
+    )
+    if waiting is not None:
+        newest = min(newest, waiting - 1)
     if newest > seen:
         count += count_labels(s, endpoint, after=seen, upto=newest)
         marks["new-labels"] = {"feedback_id": newest, "count": count}
