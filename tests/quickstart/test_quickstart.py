@@ -164,7 +164,7 @@ def test_quickstart_drift_part_fires_the_lighting_monitors(cli, store: Store, tm
 
     report = tmp_path / "report.html"
     out = cli.ok(
-        "quickstart", "--images", "150", "--requests", "20", "--no-rollout",
+        "quickstart", "--images", "150", "--requests", "20", "--no-rollout", "--no-retrain",
         "--report", report, "--data-dir", tmp_path / "data",
     ).stdout  # fmt: skip
     assert "the lamps fade" in out and "2 alert(s)" in out

@@ -43,6 +43,12 @@ def quickstart(
     report: Path = typer.Option(
         Path("phone-inspector-report.html"), "--report", help="Where to write the report."
     ),
+    retrain: bool = typer.Option(
+        True,
+        "--retrain/--no-retrain",
+        help="After the drift: the inspectors' labels retrain the model; gate, canary of v2, "
+        "blue-green with a rollback.",
+    ),
 ) -> None:
     """Run the phone-inspection story: scope, data, a tracked run, a champion, then serve it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -85,6 +91,7 @@ def quickstart(
             keep_serving=serve,
             rollout_dataset=result.dataset_ref if rollout and requests else None,
             drift_report=report if drift and requests else None,
+            retrain=retrain and drift and requests > 0,  # it retrains on the drift
         )
     console.print("[bold]Try next:[/]")
     for cmd in (
@@ -101,6 +108,7 @@ def quickstart(
         "inprod review stats --endpoint phone-inspector",
         "inprod monitor list phone-inspector",
         "inprod monitor alerts phone-inspector",
+        "inprod retrain list",
         "inprod serve   # then POST /v1/endpoints/phone-inspector/predict",
     ):
         console.print(f"  {cmd}")
@@ -144,10 +152,12 @@ def _serve_part(
     keep_serving: bool,
     rollout_dataset: str | None,
     drift_report: Path | None,
+    retrain: bool,
 ) -> None:
     """Serve the champion in the background, send the camera station's requests, summarize;
     then, with ``rollout_dataset``, part 3: automation, review, a canary and a rollback; with
-    ``drift_report``, part 4: the lighting drifts and the monitors fire."""
+    ``drift_report``, part 4: the lighting drifts and the monitors fire; with ``retrain``,
+    part 5: the labels retrain the model, its canary, a blue-green switch and a rollback."""
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -187,6 +197,8 @@ def _serve_part(
             _rollout_part(url, rollout_dataset, seed=seed, store=store)
         if drift_report is not None:
             _drift_part(url, drift_report, seed=seed, store=store)
+        if retrain:
+            _retrain_part(url, seed=seed, store=store)
         if not keep_serving:
             stop()  # graceful: the prediction log is flushed before this returns
         if keep_serving:
@@ -232,3 +244,24 @@ def _drift_part(url: str, report: Path, *, seed: int, store: object) -> None:
     )
     if summary.report:
         console.print(f"[green]•[/] report: [bold]{summary.report}[/]")
+
+
+def _retrain_part(url: str, *, seed: int, store: object) -> None:
+    from ..quickstart.retrain_story import run_retrain_story
+
+    def say(message: str) -> None:
+        console.print(("[green]•[/] " if not message.startswith("  ") else "") + message)
+
+    summary = run_retrain_story(url, seed=seed, store=store, say=say)
+    if summary.canary_outcome != "promoted":
+        console.print(
+            f"[yellow]•[/] retraining request {summary.request_id} is {summary.status}"
+            f"{f' and its canary {summary.canary_outcome}' if summary.canary_outcome else ''}; "
+            f"see 'inprod retrain show {summary.request_id}'"
+        )
+        return
+    console.print(
+        f"[green]•[/] retraining request {summary.request_id}: {summary.candidate} serves; dark "
+        f"phones {summary.dark_accuracy_before:.1%} → {summary.dark_accuracy_after:.1%}; story: "
+        f"inprod retrain show {summary.request_id}"
+    )

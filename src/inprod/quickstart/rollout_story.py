@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import numpy as np
 
 from ..store import Store
 from . import phone_data
+from .canary_watch import APPLY_TIMEOUT_S, live, ramp, wait, wait_for_version
 from .live import ENDPOINT
 from .story import MODEL, PROJECT, training_data
 
@@ -33,8 +33,6 @@ CANARY_STEPS = "25,50,100"
 CANARY_INTERVAL = "2s"
 CANARY_MIN_REQUESTS = 40
 CANARY_GATES = ("error_rate<=0.01", "latency_p99_ms<=300", "accuracy>=champion-0.05")
-CANARY_TIMEOUT_S = 90
-APPLY_TIMEOUT_S = 10
 REVIEWERS = phone_data.INSPECTORS
 
 Say = Callable[[str], None]
@@ -106,13 +104,17 @@ def run_rollout_story(
             reason="quickstart: the challenger earns its traffic", store=store,
         )  # fmt: skip
         before = out.sent_to_review
-        out.canary_outcome = _ramp(traffic, store, out, say)
+
+        def camera() -> None:  # labelled phones: the accuracy gate compares on feedback
+            out.sent_to_review += traffic.send(20, label_every=1)[1]
+
+        out.canary_outcome, out.canary_events = ramp(camera, store=store, say=say)
         out.decided += _review_all(store, traffic.truth, out.sent_to_review - before)
 
         if out.canary_outcome == "promoted":
             started = time.perf_counter()
             deploy.rollback(ENDPOINT, reason="quickstart: shows the instant way back", store=store)
-            previous = _wait_for_version(client, lambda v: v != challenger)
+            previous = wait_for_version(client, lambda v: v != challenger)
             out.rollback_s = time.perf_counter() - started
             say(f"rollback: {previous} serves again after {out.rollback_s:.2f} s (it was kept "
                 "loaded)")  # fmt: skip
@@ -162,7 +164,7 @@ def _set_automation(
     from .. import deploy
 
     deploy.set_automation(ENDPOINT, mode, threshold=threshold, reason="quickstart", store=store)
-    _wait(lambda: _live(client).get("automation") == mode, f"automation {mode}")
+    wait(lambda: live(client).get("automation") == mode, f"automation {mode}")
 
 
 def _review_all(store: Store, truth: dict[str, int], expected: int) -> int:
@@ -216,69 +218,3 @@ def _train_challenger(dataset_ref: str, *, seed: int, store: Store) -> str:
             description="Logistic regression, C=0.3, balanced classes (challenger).", store=store,
         )  # fmt: skip
     return version.ref
-
-
-def _ramp(traffic: _Traffic, store: Store, out: RolloutSummary, say: Say) -> str:
-    """Send labelled traffic until the controller promotes or rolls back; narrate each step."""
-    from .. import deploy
-
-    seen = len(deploy.history(ENDPOINT, store=store))
-    deadline = time.monotonic() + CANARY_TIMEOUT_S
-    while True:
-        out.sent_to_review += traffic.send(20, label_every=1)[1]
-        time.sleep(0.1)  # a steady camera station, not a flood: steps are timed, not counted
-        events = deploy.history(ENDPOINT, store=store)
-        for event in events[seen:]:
-            line = _narrate(event)
-            out.canary_events.append(line)
-            say("  " + line)
-        seen = len(events)
-        state = deploy.get_plan(ENDPOINT, store=store).state
-        if state in ("promoted", "rolled_back"):
-            return state
-        if time.monotonic() > deadline:
-            deploy.abort(ENDPOINT, reason="quickstart: the canary took too long", store=store)
-            say("  the canary did not finish in time; aborted")
-            return "aborted"
-
-
-def _narrate(event: Any) -> str:
-    gates = event.details.get("gates") or []
-    values = ", ".join(
-        f"{g['gate'].split('<')[0].split('>')[0]} {g['value']:.3g}"
-        for g in gates
-        if g.get("value") is not None
-    )
-    cand = (event.details.get("to") or {}).get("candidate") or {}
-    if event.action == "advance" and event.to_state == "ramping":
-        return f"step passed ({values}); the canary now takes {cand.get('weight', 0):.0%}"
-    if event.action == "advance":
-        return f"last step passed ({values}); the challenger is promoted"
-    if event.action == "rollback":
-        return f"rolled back by the {event.actor}: {event.reason}"
-    return f"{event.action}: {event.from_state} → {event.to_state}"
-
-
-def _live(client: httpx.Client) -> dict:
-    return client.get(f"/api/endpoints/{ENDPOINT}").json().get("live") or {}
-
-
-def _wait_for_version(client: httpx.Client, ok: Callable[[str], bool]) -> str:
-    """The primary version this server serves once ``ok`` accepts it (read from /api, so the
-    probe itself sends no prediction)."""
-    found: list[str] = []
-
-    def check() -> bool:
-        found.append(_live(client).get("primary") or "")
-        return ok(found[-1])
-
-    _wait(check, "the version to change")
-    return found[-1]
-
-
-def _wait(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + APPLY_TIMEOUT_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"quickstart: timed out waiting for {what}")
-        time.sleep(0.02)
