@@ -35,7 +35,7 @@ from ._input import InputFile, first_line, ragged_line
 from ._plan import ScoringPlan
 from ._predict import score_chunk
 
-__all__ = ["DEFAULT_RAY_CPUS", "require_ray", "score_with_ray"]
+__all__ = ["DEFAULT_RAY_CPUS", "connect", "require_ray", "score_with_ray"]
 
 DEFAULT_RAY_CPUS = 2
 _ERROR_COLUMN = "__inprod_error__"
@@ -45,14 +45,14 @@ _predictors: dict[str, Predictor] = {}
 logger = logging.getLogger(__name__)
 
 
-def require_ray() -> Any:
+def require_ray(what: str = "batch scoring on Ray") -> Any:
     """The ``ray`` module, or InvalidInput saying how to install it."""
     try:
         import ray
         import ray.data
     except ImportError:
         raise InvalidInput(
-            "batch scoring on Ray needs the 'ray' package, which is not installed; install it "
+            f"{what} needs the 'ray' package, which is not installed; install it "
             "with: pip install 'inprod[ray]'",
             field="ray",
         ) from None
@@ -72,7 +72,7 @@ def score_with_ray(
     """Output tables in input order, scored by Ray workers (local Ray started if needed)."""
     ray = require_ray()
     model = _model_payload(info, store)
-    ours = _connect(ray, address, num_cpus)
+    ours = connect(ray, address, num_cpus)
     try:
         with _ray_data_settings(ray) as data:
             dataset = _read(data, plan, source)
@@ -105,7 +105,9 @@ def _model_payload(info: ModelVersionInfo, store: Store) -> dict[str, Any]:
     }
 
 
-def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
+def connect(
+    ray: Any, address: str | None, num_cpus: int | None, *, option: str = "--ray-address"
+) -> bool:
     """Reuse a running Ray, join the given cluster, or start a local one.
 
     True when this call connected (so the job disconnects, or stops the local Ray, at the end).
@@ -118,7 +120,7 @@ def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InvalidInput(
                 f"cannot connect to the Ray cluster at {address!r}: {first_line(exc)}; check "
-                "--ray-address (e.g. ray://head:10001, or auto for the cluster on this machine)",
+                f"{option} (e.g. ray://head:10001, or auto for the cluster on this machine)",
                 field="ray_address",
             ) from None
         return True

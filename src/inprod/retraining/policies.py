@@ -50,7 +50,7 @@ from .triggers import find_monitor, parse_triggers
 APPROVALS = ("manual", "auto")
 SETTING_KEYS = (
     "data", "eval_data", "require", "require_slices", "tags", "label_map", "canary",
-    "timeout_s", "min_labels",
+    "timeout_s", "min_labels", "sweep", "select", "parallel", "ray", "rescore", "max_changed",
 )  # fmt: skip
 CANARY_KEYS = ("steps", "interval", "gates", "min_requests")
 DEFAULT_TIMEOUT_S = 1800.0
@@ -150,6 +150,50 @@ def check_settings(settings: dict[str, Any]) -> dict[str, Any]:
         out["timeout_s"] = timeout
     if settings.get("min_labels") is not None:
         out["min_labels"] = _whole(settings["min_labels"], "min_labels", least=0)
+    out.update(_distributed(settings))
+    return out
+
+
+def _distributed(settings: dict[str, Any]) -> dict[str, Any]:
+    """The sweep, where training runs (``parallel`` children or a Ray address) and the
+    re-scoring of a logged window for the gate."""
+    from .sweeps import check_select, check_sweep
+
+    out: dict[str, Any] = {}
+    if settings.get("sweep") is not None:
+        out["sweep"] = check_sweep(settings["sweep"])
+        if settings.get("select") is None:
+            raise InvalidInput(
+                "a sweep needs select: the metric its runs log that picks the best, e.g. "
+                "--select val_accuracy (or val_loss:min)",
+                field="select",
+            )
+    if settings.get("select") is not None:
+        out["select"] = check_select(settings["select"])
+    if settings.get("parallel") is not None:
+        out["parallel"] = _whole(settings["parallel"], "parallel", least=1)
+    if settings.get("ray") is not None:
+        if not isinstance(settings["ray"], str) or not settings["ray"].strip():
+            raise InvalidInput(
+                "ray is a Ray address (ray://head:10001, auto) or local (a Ray started on this "
+                "machine for the run)",
+                field="ray",
+            )
+        out["ray"] = settings["ray"].strip()
+    if settings.get("rescore") is not None:
+        window = parse_duration(settings["rescore"], what="rescore window")
+        if window <= 0:
+            raise InvalidInput("the rescore window must be more than 0 (e.g. 24h)", field="rescore")
+        out["rescore"] = window
+    if settings.get("max_changed") is not None:
+        value = settings["max_changed"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InvalidInput(
+                f"max_changed {value!r} must be a share between 0 and 1 (e.g. 0.2: at most 20% "
+                "of the window's answers may change)",
+                field="max_changed",
+            )
+        out["max_changed"] = float(value)
     return out
 
 

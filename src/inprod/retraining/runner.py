@@ -32,7 +32,7 @@ from ..provenance import current_user
 from ..store import Store, get_store
 from ..store.tables import Alert, Endpoint, Monitor, RetrainingPolicy
 from . import data as retraining_data
-from . import training
+from . import sweeps, training
 from .policies import DEFAULT_TIMEOUT_S, PolicyInfo
 from .policies import info as policy_info
 from .requests import (
@@ -276,31 +276,85 @@ def _dataset(job: _Job) -> tuple[str, dict[str, Any]]:
 
 
 def _train(job: _Job) -> tuple[str, dict[str, Any]]:
+    """One training run, or a sweep's runs in parallel (child processes or Ray tasks); the
+    candidate is the one model, or the sweep's best by the policy's ``select`` metric."""
     from ..registry import models
     from ..rollout.plan import parse_duration
 
-    data = job.outputs["dataset"]
+    data, settings, request = job.outputs["dataset"], job.settings, job.request
     serving = models.get(data["serving"], store=job.store)
-    request = job.request
-    result = training.train(
+    grid = settings.get("sweep")
+    name = f"retrain-{request.endpoint}-{request.id}"
+    jobs = [
         training.TrainingJob(
             store_url=job.store.url,
             artifacts=job.store.artifacts.root,
             train=job.policy.train,
             dataset=data["training"],
             project=data["project"],
-            run_name=f"retrain-{request.endpoint}-{request.id}",
+            run_name=f"{name}-{i + 1}" if grid else name,
             model_name=serving.name,
             signature=serving.signature,
             request_id=request.id,
             seed=request.id,
-        ),
-        timeout_s=parse_duration(job.settings.get("timeout_s", DEFAULT_TIMEOUT_S), what="timeout"),
+            params=point,
+        )
+        for i, point in enumerate(sweeps.points(grid))
+    ]
+    outcomes = training.train_many(
+        jobs,
+        timeout_s=parse_duration(settings.get("timeout_s", DEFAULT_TIMEOUT_S), what="timeout"),
+        parallel=settings.get("parallel"),
+        ray=settings.get("ray"),
         store=job.store,
     )
-    return f"registered {result.ref} (run {result.run_id[:8]})", {
-        "candidate": result.ref,
-        "run_id": result.run_id,
+    if not grid:
+        [outcome] = outcomes
+        if outcome.model is None:
+            raise InvalidInput(outcome.error or "training failed")
+        result = outcome.model
+        return f"registered {result.ref} (run {result.run_id[:8]})", {
+            "candidate": result.ref,
+            "run_id": result.run_id,
+        }
+    return _best(outcomes, sweeps.parse_select(settings.get("select")), job.store)
+
+
+def _best(
+    outcomes: list[training.Outcome], select: sweeps.Select, store: Store
+) -> tuple[str, dict[str, Any]]:
+    """The sweep's best by ``select`` among the points that trained and logged it."""
+    from ..registry import models
+
+    points: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    for outcome in outcomes:
+        point = {"params": outcome.job.params, "run_name": outcome.job.run_name}
+        if outcome.model is None:
+            point["error"] = outcome.error
+        else:
+            value = models.get(outcome.model.ref, store=store).metrics.get(select.metric)
+            point |= {"candidate": outcome.model.ref, "run_id": outcome.model.run_id,
+                      "value": value}  # fmt: skip
+            if value is None:
+                point["error"] = f"its run logged no {select.metric!r}"
+            elif best is None or select.better(value, best["value"]):
+                best = point
+        points.append(point)
+    if best is None:
+        reasons = "; ".join(f"{sweeps.describe(p['params'])}: {p['error']}" for p in points)
+        raise InvalidInput(f"no point of the sweep gave a model to judge ({reasons})")
+    failed = sum("error" in p for p in points)
+    message = (
+        f"registered {best['candidate']} (run {best['run_id'][:8]}): best of {len(points)} "
+        f"sweep point(s) by {select} ({best['value']:.4g} with {sweeps.describe(best['params'])})"
+        + (f"; {failed} point(s) failed" if failed else "")
+    )
+    return message, {
+        "candidate": best["candidate"],
+        "run_id": best["run_id"],
+        "select": str(select),
+        "sweep": points,
     }
 
 

@@ -32,7 +32,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from ..errors import InprodError, InvalidInput
 from ..store import Store
 from ..store.tables import Run, utcnow
 from .data import ORIGIN, PRODUCTION
+from .sweeps import describe
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,6 +74,7 @@ class TrainingData:
     new_examples: int
     seed: int
     label_column: str = "label"
+    params: dict[str, Any] = field(default_factory=dict)  # the sweep's point; empty without
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class TrainingJob:
     signature: dict[str, Any]  # what serves takes: the registered sample is built to fit it
     request_id: int
     seed: int
+    params: dict[str, Any] = field(default_factory=dict)  # a sweep's point
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,18 @@ class TrainedModel:
     run_id: str
 
 
-def load_training_data(ref: str, *, seed: int, store: Store) -> TrainingData:
+@dataclass(frozen=True)
+class Outcome:
+    """One job's end: the registered model, or why there is none."""
+
+    job: TrainingJob
+    model: TrainedModel | None = None
+    error: str | None = None
+
+
+def load_training_data(
+    ref: str, *, seed: int, store: Store, params: dict[str, Any] | None = None
+) -> TrainingData:
     """The training version ``ref`` as the training function sees it."""
     from ..data import datasets
 
@@ -105,7 +120,37 @@ def load_training_data(ref: str, *, seed: int, store: Store) -> TrainingData:
     images = datasets.load_images(info.ref, store=store) if info.kind == "images" else None
     new = int((frame[ORIGIN] == PRODUCTION).sum()) if ORIGIN in frame else 0
     label = info.label_columns[0] if info.label_columns else "label"
-    return TrainingData(frame, images, info.ref, new, seed, label)
+    return TrainingData(frame, images, info.ref, new, seed, label, dict(params or {}))
+
+
+def train_many(
+    jobs: list[TrainingJob],
+    *,
+    timeout_s: float,
+    parallel: int | None = None,
+    ray: str | None = None,
+    store: Store,
+) -> list[Outcome]:
+    """Each job in its own run, ``parallel`` at a time (default: one a CPU) in child
+    processes, or as Ray tasks when ``ray`` names an address (``local``: a Ray started here).
+    One job failing or timing out does not stop the others; outcomes keep the jobs' order."""
+    if ray is not None:
+        from .ray_training import train_on_ray
+
+        return train_on_ray(jobs, timeout_s=timeout_s, address=ray, store=store)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: TrainingJob) -> Outcome:
+        try:
+            return Outcome(job, model=train(job, timeout_s=timeout_s, store=store))
+        except InprodError as exc:
+            return Outcome(job, error=exc.message)
+
+    workers = min(len(jobs), parallel or os.cpu_count() or 1)
+    if workers <= 1:
+        return [one(job) for job in jobs]
+    with ThreadPoolExecutor(workers, thread_name_prefix="inprod-train") as pool:
+        return list(pool.map(one, jobs))
 
 
 def train(job: TrainingJob, *, timeout_s: float, store: Store) -> TrainedModel:
@@ -139,12 +184,9 @@ def train(job: TrainingJob, *, timeout_s: float, store: Store) -> TrainedModel:
             if remaining <= 0 or not receive.poll(remaining):
                 child.kill()
                 child.wait()
-                _mark_killed(run_id, timeout_s, store)
-                raise InvalidInput(
-                    f"training took longer than {_fmt_s(timeout_s)} ({job.train}); it was "
-                    "stopped — make it faster or raise the policy's timeout",
-                    field="timeout_s",
-                )
+                if run_id is not None:
+                    mark_killed(Run.id == run_id, timeout_s, store)
+                raise InvalidInput(timed_out(job, timeout_s), field="timeout_s")
             try:
                 kind, value = receive.recv()
             except EOFError:
@@ -168,6 +210,13 @@ def train(job: TrainingJob, *, timeout_s: float, store: Store) -> TrainedModel:
             child.wait()
         with _children_lock:
             _children.discard(child)
+
+
+def timed_out(job: TrainingJob, timeout_s: float) -> str:
+    return (
+        f"training took longer than {_fmt_s(timeout_s)} ({job.train}); it was stopped — make "
+        "it faster or raise the policy's timeout"
+    )
 
 
 @atexit.register
@@ -201,22 +250,28 @@ def _child(conn: Connection, job: TrainingJob) -> None:
     SIGTERM (the parent is exiting) becomes KeyboardInterrupt, so the run is marked
     ``killed`` on the way out."""
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        outcome = ("done", _train_and_register(conn, job))
-    except InprodError as exc:
-        outcome = ("failed", exc.message)
-    except BaseException as exc:  # a bug of ours, or an exit: still tell the parent
-        outcome = ("failed", f"training failed: {type(exc).__name__}: {exc}")
+    outcome = run_job(conn.send, job)
     with contextlib.suppress(OSError):  # the parent may be gone
         conn.send(outcome)
     conn.close()
+
+
+def run_job(send: Callable[[tuple[str, str]], None], job: TrainingJob) -> tuple[str, str]:
+    """Train and register here: ``("done", ref)`` or ``("failed", why)``; ``send`` hears
+    ``("run", id)`` as soon as the run starts. The body of a child process or a Ray task."""
+    try:
+        return ("done", _train_and_register(send, job))
+    except InprodError as exc:
+        return ("failed", exc.message)
+    except BaseException as exc:  # a bug of ours, or an exit: still tell the parent
+        return ("failed", f"training failed: {type(exc).__name__}: {exc}")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
-def _train_and_register(conn: Connection, job: TrainingJob) -> str:
+def _train_and_register(send: Callable[[tuple[str, str]], None], job: TrainingJob) -> str:
     from ..data import datasets
     from ..flavors.python_callable import import_callable
     from ..registry import models
@@ -225,10 +280,11 @@ def _train_and_register(conn: Connection, job: TrainingJob) -> str:
     store = Store(job.store_url, job.artifacts)
     try:
         fn = import_callable(job.train)
-        data = load_training_data(job.dataset, seed=job.seed, store=store)
-        params = {"retraining_request": job.request_id, "train": job.train, "seed": job.seed}
+        data = load_training_data(job.dataset, seed=job.seed, store=store, params=job.params)
+        params = {"retraining_request": job.request_id, "train": job.train, "seed": job.seed,
+                  **job.params}  # fmt: skip
         with start_run(job.project, job.run_name, params=params, store=store) as run:
-            conn.send(("run", run.id))
+            send(("run", run.id))
             run.use_dataset(data.dataset, role="train")
             try:
                 model = fn(data, run)
@@ -245,7 +301,8 @@ def _train_and_register(conn: Connection, job: TrainingJob) -> str:
                     run=run,
                     sample=_sample(data, datasets.get(data.dataset, store=store), job),
                     description=f"retrained by retraining request {job.request_id}",
-                    tags={"retraining.request": job.request_id},
+                    tags={"retraining.request": job.request_id}
+                    | ({"retraining.sweep": describe(job.params)} if job.params else {}),
                     store=store,
                 ).ref
             except InprodError as exc:
@@ -268,13 +325,13 @@ def _sample(data: TrainingData, info: DatasetVersionInfo, job: TrainingJob) -> A
     return model_batch(signature, rows, features=None, model_ref=job.model_name)
 
 
-def _mark_killed(run_id: str | None, timeout_s: float, store: Store) -> None:
-    if run_id is None:
-        return
+def mark_killed(where: Any, timeout_s: float, store: Store) -> None:
+    """Mark the runs ``where`` selects (by id, or by name for a Ray task that never said)
+    killed, if they are still running."""
     with store.session() as s:
         s.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status == "running")
+            .where(where, Run.status == "running")
             .values(
                 status="killed",
                 end_time=utcnow(),
