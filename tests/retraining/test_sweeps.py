@@ -18,8 +18,10 @@ from retrain_functions import (
 )
 
 from inprod import deploy, models
+from inprod.batch.jobs import get_job
 from inprod.errors import InvalidInput
 from inprod.retraining import policies, sweeps
+from inprod.retraining.requests import get_request
 from inprod.retraining.runner import run_request
 from inprod.store import Store
 from inprod.tracking.runs import get_run
@@ -125,8 +127,16 @@ def test_a_sweep_whose_every_point_fails_fails_the_request_with_each_reason(worl
     assert [v.version for v in models.list_versions(MODEL, store=world)] == [1]
 
 
-def test_a_sweep_on_a_local_ray_trains_its_points_as_ray_tasks(world: Store) -> None:
+def test_a_sweep_on_a_local_ray_trains_its_points_and_re_scores_the_window_as_ray_tasks(
+    world: Store,
+) -> None:
     pytest.importorskip("ray", reason="the Ray sweep needs inprod[ray]")
     grid = {"C": [0.01, -1.0]}
-    add_policy(world, sweep=grid, select="val_accuracy", ray="local", **LOOSE)
-    _assert_best_of_sweep(world, approved_request(world).id, grid)
+    add_policy(world, sweep=grid, select="val_accuracy", ray="local", rescore="1h", **LOOSE)
+    request = approved_request(world)
+    _assert_best_of_sweep(world, request.id, grid)
+    rescored = next(
+        st for st in get_request(request.id, store=world).steps if st["name"] == "rescore"
+    )["outputs"]  # the logged window, re-scored by Ray workers too
+    assert rescored["rows"] == 40
+    assert get_job(rescored["job_id"], store=world).engine == "ray"

@@ -2,10 +2,13 @@
 
     dataset   the labels, training and evaluation versions (retraining/data.py)
     train     the policy's function in a child process and a tracked run; registers the
-              candidate (retraining/training.py)
+              candidate (retraining/training.py); a ``sweep`` trains each point so (or as Ray
+              tasks) and keeps the best by ``select`` (retraining/sweeps.py)
     check     the candidate takes what serves now takes (kind, dtype, shape / columns)
     evaluate  analysis.evaluate against what serves, overall and per slice — the drifted slice
               included when a drift alert asked — recorded on the candidate version
+    rescore   with the policy's ``rescore`` window: the candidate re-scores the logged window
+              (batch engine, local or Ray); ``max_changed`` caps the share of changed answers
     deploy    deploy.canary with the policy's canary settings: only when the gate passed and
               the policy is ``auto`` or a person approved the canary (else awaiting_approval)
 
@@ -141,6 +144,8 @@ def _policy(s: Session, endpoint: str, policy_id: int | None) -> PolicyInfo:
 
 def _run(request_id: int, policy: PolicyInfo, actor: str, store: Store) -> RequestInfo:
     for name, step in _STEPS:
+        if name == "rescore" and "rescore" not in policy.settings:
+            continue
         request = get_request(request_id, store=store)
         if request.status != "running":
             return request
@@ -156,8 +161,8 @@ def _run(request_id: int, policy: PolicyInfo, actor: str, store: Store) -> Reque
             _step(job, name, step)
         except _Stopped:
             return get_request(request_id, store=store)
-        if name == "evaluate" and not job.outputs["evaluate"]["passed"]:
-            return _end(request_id, "rejected", job.outputs["evaluate"]["summary"], actor, store)
+        if name in ("evaluate", "rescore") and not job.outputs[name]["passed"]:
+            return _end(request_id, "rejected", job.outputs[name]["summary"], actor, store)
     deployed = next(
         st for st in get_request(request_id, store=store).steps if st["name"] == "deploy"
     )
@@ -435,6 +440,34 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _rescore(job: _Job) -> tuple[str, dict[str, Any]]:
+    """What would change on the logged window (retraining/rescore.py); with ``max_changed``,
+    too many changed answers fail the gate."""
+    from .rescore import has_window, rescore
+
+    settings, endpoint = job.settings, job.request.endpoint
+    window, limit = settings["rescore"], settings.get("max_changed")
+    if limit is None and not has_window(endpoint, window, job.store):
+        return f"nothing logged in the last {window:g} s to re-score", {"passed": True, "rows": 0}
+    candidate = job.outputs["train"]["candidate"]
+    found = rescore(endpoint, candidate, window_s=window, label_map=settings.get("label_map"),
+                    ray=settings.get("ray"), store=job.store)  # fmt: skip
+    passed = limit is None or found.changed <= limit
+    accuracy = (
+        f"; on its {found.labelled} labelled answer(s) accuracy {_pct(found.accuracy_before)} → "
+        f"{_pct(found.accuracy_after)}"
+        if found.labelled
+        else ""
+    )
+    verdict = "" if limit is None else ("within" if passed else "over") + f" max {limit:.1%}; "
+    summary = (
+        f"{'' if passed else 'gate failed: '}re-scored {found.rows} logged answer(s) of the last "
+        f"{window:g} s with {candidate}: {found.changed:.1%} change ({verdict}batch job "
+        f"{found.job_id[:8]}){accuracy}"
+    )
+    return summary, {"passed": passed, "summary": summary, **found.to_dict()}
+
+
 def _deploy(job: _Job) -> tuple[str, dict[str, Any]]:
     from .. import deploy
     from ..rollout import plan as defaults
@@ -468,6 +501,7 @@ _STEPS: tuple[tuple[str, Callable[[_Job], tuple[str, dict[str, Any]]]], ...] = (
     ("train", _train),
     ("check", _check),
     ("evaluate", _evaluate),
+    ("rescore", _rescore),
     ("deploy", _deploy),
 )
 
