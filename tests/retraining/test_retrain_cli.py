@@ -136,3 +136,39 @@ def test_run_records_why_a_request_failed(cli, served: Store) -> None:
     out = cli.ok("retrain", "run", str(r.id)).stdout
     assert f"request {r.id} for phone-inspector: failed" in out
     assert requests.get_request(r.id, store=served).status == "failed"
+
+
+def test_sweep_ray_and_rescore_options_and_the_sweep_table(cli, served: Store) -> None:
+    made = json.loads(cli.ok(
+        "retrain", "policy", "add", ENDPOINT, "--train", TRAIN, "--sweep", "C=0.1,1",
+        "--sweep", "solver=lbfgs", "--select", "val_loss:min", "--parallel", "2",
+        "--ray", "local", "--rescore", "24h", "--max-changed", "0.2", "--json",
+    ).stdout)  # fmt: skip
+    assert {k: made["settings"][k] for k in ("sweep", "select", "parallel", "ray", "rescore",
+                                             "max_changed")} == {
+        "sweep": {"C": [0.1, 1], "solver": ["lbfgs"]}, "select": "val_loss:min", "parallel": 2,
+        "ray": "local", "rescore": 86400.0, "max_changed": 0.2,
+    }  # fmt: skip
+    update = ("retrain", "policy", "update", ENDPOINT)
+    cli.fails(*update, "--unset", "select", match="a sweep needs select")
+    cli.fails(*update, "--sweep", "C", match="is not NAME=VALUE,VALUE")
+    cli.fails(*update, "--max-changed", "1.5", match="must be a share between 0 and 1")
+    cli.fails(*update, "--rescore", "0s", match="rescore window must be more than 0")
+    unset = json.loads(cli.ok(*update, "--unset", "sweep", "--unset", "ray", "--json").stdout)
+    assert "sweep" not in unset["settings"] and unset["settings"]["select"] == "val_loss:min"
+
+    r = requests.open_request(ENDPOINT, trigger="manual", reason="sweep", store=served)
+    with served.session() as s:
+        row = requests.lock_request(s, r.id)
+        requests.move(s, row, "running", actor="runner")
+        requests.record_step(s, row, "train", "running")
+        points = [
+            {"params": {"C": 0.1}, "value": 0.41, "candidate": "inspector@3", "run_id": "ab" * 16},
+            {"params": {"C": 1}, "error": "the training function raised ValueError: nope"},
+        ]
+        requests.record_step(s, row, "train", "done", "registered inspector@3",
+                             {"candidate": "inspector@3", "select": "val_loss:min",
+                              "sweep": points})  # fmt: skip
+    out = cli.ok("retrain", "show", str(r.id)).stdout
+    assert "sweep" in out and "C=0.1" in out and "0.41" in out and "abababab" in out
+    assert "C=1" in out and "raised ValueError: nope" in " ".join(out.split())

@@ -48,11 +48,26 @@ CANARY_GATE = typer.Option(None, "--canary-gate", help="Canary gate, e.g. error_
 CANARY_MIN = typer.Option(None, "--canary-min-requests", help="Requests a step needs.")
 TIMEOUT = typer.Option(None, "--timeout", help="How long training may take: 30m (default).")
 MIN_LABELS = typer.Option(None, "--min-labels", help="New labels a scheduled run needs (1).")
+SWEEP = typer.Option(
+    None, "--sweep", help="A training parameter's values, NAME=V1,V2 (repeatable: a grid)."
+)
+SELECT = typer.Option(
+    None, "--select", help="Metric the sweep's runs log that picks the best: val_acc[:max|min]."
+)
+PARALLEL = typer.Option(None, "--parallel", help="Sweep points at once (default: one a CPU).")
+RAY = typer.Option(None, "--ray", help="Train and re-score on Ray: local, or an address.")
+RESCORE = typer.Option(
+    None, "--rescore", help="Re-score this much of the logged window with the candidate: 24h."
+)
+MAX_CHANGED = typer.Option(
+    None, "--max-changed", help="Reject when more re-scored answers change: 0.2 (20%)."
+)
 REQUEST_ID = typer.Argument(..., help="The request's number (see 'inprod retrain list').")
 AS_JSON = typer.Option(False, "--json", help=JSON_OPTION_HELP)
 
 
 def _settings(
+    *,
     data: str | None,
     eval_data: str | None,
     require: list[str] | None,
@@ -65,8 +80,16 @@ def _settings(
     canary_min: int | None,
     timeout: str | None,
     min_labels: int | None,
+    sweep: list[str] | None,
+    select: str | None,
+    parallel: int | None,
+    ray: str | None,
+    rescore: str | None,
+    max_changed: float | None,
 ) -> dict[str, Any]:
     """The settings the options give (only those given)."""
+    from ..retraining.sweeps import parse_sweep_options
+
     canary = {"steps": canary_steps, "interval": canary_interval, "gates": canary_gate or None,
               "min_requests": canary_min}  # fmt: skip
     given = {
@@ -75,6 +98,8 @@ def _settings(
         "label_map": _label_map(label_map) if label_map else None,
         "canary": {k: v for k, v in canary.items() if v is not None} or None,
         "timeout_s": timeout, "min_labels": min_labels,
+        "sweep": parse_sweep_options(sweep) if sweep else None, "select": select,
+        "parallel": parallel, "ray": ray, "rescore": rescore, "max_changed": max_changed,
     }  # fmt: skip
     return {k: v for k, v in given.items() if v is not None}
 
@@ -110,15 +135,25 @@ def policy_add(
     canary_min: int | None = CANARY_MIN,
     timeout: str | None = TIMEOUT,
     min_labels: int | None = MIN_LABELS,
+    sweep: list[str] | None = SWEEP,
+    select: str | None = SELECT,
+    parallel: int | None = PARALLEL,
+    ray: str | None = RAY,
+    rescore: str | None = RESCORE,
+    max_changed: float | None = MAX_CHANGED,
     as_json: bool = AS_JSON,
 ) -> None:
     """Make the endpoint's retraining policy: the training function, what triggers a request,
     who approves, and how the candidate is judged and canaried."""
     from ..retraining import policies
 
-    settings = _settings(data, eval_data, require, require_slices, tags, label_map,
-                         canary_steps, canary_interval, canary_gate, canary_min, timeout,
-                         min_labels)  # fmt: skip
+    settings = _settings(
+        data=data, eval_data=eval_data, require=require, require_slices=require_slices,
+        tags=tags, label_map=label_map, canary_steps=canary_steps,
+        canary_interval=canary_interval, canary_gate=canary_gate, canary_min=canary_min,
+        timeout=timeout, min_labels=min_labels, sweep=sweep, select=select, parallel=parallel,
+        ray=ray, rescore=rescore, max_changed=max_changed,
+    )  # fmt: skip
     p = policies.add(endpoint, train=train, triggers=on or [], approve=approve, settings=settings)
     _print_policy(p, as_json)
 
@@ -184,6 +219,12 @@ def policy_update(
     canary_min: int | None = CANARY_MIN,
     timeout: str | None = TIMEOUT,
     min_labels: int | None = MIN_LABELS,
+    sweep: list[str] | None = SWEEP,
+    select: str | None = SELECT,
+    parallel: int | None = PARALLEL,
+    ray: str | None = RAY,
+    rescore: str | None = RESCORE,
+    max_changed: float | None = MAX_CHANGED,
     unset: list[str] | None = typer.Option(
         None, "--unset", help="A setting back to its default (data, canary, ...); repeatable."
     ),
@@ -198,8 +239,11 @@ def policy_update(
     if on and no_triggers:
         raise InvalidInput("give --on or --no-triggers, not both")
     settings: dict[str, Any] = _settings(
-        data, eval_data, require, require_slices, tags, label_map, canary_steps,
-        canary_interval, canary_gate, canary_min, timeout, min_labels,
+        data=data, eval_data=eval_data, require=require, require_slices=require_slices,
+        tags=tags, label_map=label_map, canary_steps=canary_steps,
+        canary_interval=canary_interval, canary_gate=canary_gate, canary_min=canary_min,
+        timeout=timeout, min_labels=min_labels, sweep=sweep, select=select, parallel=parallel,
+        ray=ray, rescore=rescore, max_changed=max_changed,
     )  # fmt: skip
     settings.update(dict.fromkeys(unset or []))
     p = policies.update(
@@ -359,6 +403,8 @@ def _last_step(r: RequestInfo) -> str:
 
 
 def _print_story(r: RequestInfo, as_json: bool) -> None:
+    from ..retraining.sweeps import describe
+
     if as_json:
         print_json(r.to_dict())
         return
@@ -381,10 +427,20 @@ def _print_story(r: RequestInfo, as_json: bool) -> None:
     for name, value in facts:
         if value is not None:
             console.print(f"{name}: {value}", highlight=False)
+    train = next((st for st in r.steps if st["name"] == "train"), {}).get("outputs") or {}
+    if train.get("sweep"):
+        print_table(("params", train.get("select", "value"), "version", "run", "error"),
+                    [(describe(p["params"]), _value(p.get("value")), p.get("candidate", ""),
+                      (p.get("run_id") or "")[:8], p.get("error", "")) for p in train["sweep"]],
+                    title="sweep")  # fmt: skip
     evaluation = r.details.get("evaluation")
     if evaluation:
         verdict = "[green]passed[/]" if evaluation.get("passed") else "[red]failed[/]"
         console.print(f"gate {verdict}: {evaluation.get('summary', '')}", highlight=False)
+
+
+def _value(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 def _took(step: dict[str, Any]) -> str:

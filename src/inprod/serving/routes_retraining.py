@@ -23,7 +23,8 @@ router = APIRouter(prefix="/api/retraining", tags=["retraining"])
 TRIGGERS_HELP = "alert:MONITOR, new-labels:N, schedule:hourly|daily|weekly|every:DURATION"
 SETTINGS_HELP = (
     "data, eval_data, require, require_slices, tags, label_map, canary {steps, interval, gates, "
-    "min_requests}, timeout_s, min_labels (docs/retraining.md)"
+    "min_requests}, timeout_s, min_labels, sweep, select, parallel, ray, rescore, max_changed "
+    "(docs/retraining.md)"
 )
 
 
