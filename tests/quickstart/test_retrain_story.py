@@ -25,12 +25,18 @@ def test_quickstart_retrain_part_gates_canaries_v2_and_shows_blue_green_with_rol
     assert request.trigger.startswith("alert:")  # the drift alert's own request, run
     assert request.status == "deployed", request.details.get("message")
     assert [st["name"] for st in request.steps if st["status"] == "done"] == [
-        "dataset", "train", "check", "evaluate", "deploy",
+        "dataset", "train", "check", "evaluate", "rescore", "deploy",
     ]  # fmt: skip
     assert request.details["evaluation"]["passed"]
+    steps = {st["name"]: st["outputs"] for st in request.steps}
+    sweep = steps["train"]["sweep"]  # two strengths of C, each in its own run; the best won
+    assert [p["params"] for p in sweep] == [{"C": 0.3}, {"C": 1.0}]
+    assert steps["train"]["candidate"] == max(sweep, key=lambda p: p["value"])["candidate"]
+    rescored = steps["rescore"]  # every logged phone of the story, re-scored by the candidate
+    assert rescored["passed"] and rescored["rows"] >= 200 and rescored["changed"] <= 0.25
     candidate = models.get(request.details["candidate"], store=store)
     champion = models.get("phone-inspector@1", store=store)  # part 1's, served until now
-    assert candidate.version == 2
+    assert candidate.version in (2, 3)
     assert f"{candidate.ref} serves" in " ".join(out.split()), out  # rich wraps long lines
 
     # v2 serves after the canary's promotion, a blue-green switch back and its rollback

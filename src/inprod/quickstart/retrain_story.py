@@ -35,6 +35,11 @@ from .live import ENDPOINT
 
 TRAIN = "inprod.quickstart.retrain_phone:train"
 LABEL_MAP = {"0": "ok", "1": "scratch"}  # the model's classes as the reference's labels
+# two strengths of regularisation trained side by side, the best by the runs' own validation
+SWEEP = {"C": [0.3, 1.0]}
+SELECT = "val_accuracy"
+RESCORE = "1h"  # the candidate re-scores the story's logged phones before any canary…
+MAX_CHANGED = 0.25  # …and is refused if it would change more than a quarter of the answers
 CANARY = {
     "steps": "50,100",
     "interval": "2s",
@@ -99,8 +104,10 @@ def run_retrain_story(
         request = _request(store)
         out.request_id = request.id
         _ensure_policy(store)
-        say(f"retraining request {request.id} ({request.trigger}); policy: train {TRAIN}, manual "
-            f"approval, canary {CANARY['steps']}% every {CANARY['interval']}")  # fmt: skip
+        say(f"retraining request {request.id} ({request.trigger}); policy: train {TRAIN} over "
+            f"C={','.join(map(str, SWEEP['C']))} (best by {SELECT}), re-score the last "
+            f"{RESCORE} (at most {MAX_CHANGED:.0%} changed), manual approval, canary "
+            f"{CANARY['steps']}% every {CANARY['interval']}")  # fmt: skip
         request = runner.run_request(request.id, actor="quickstart", store=store)
         out.candidate = request.details.get("candidate", "")
         evaluation = request.details.get("evaluation") or {}
@@ -277,7 +284,9 @@ def _ensure_policy(store: Store) -> None:
     from ..retraining import policies
 
     policy = {"train": TRAIN, "triggers": [], "approve": "manual",
-              "settings": {"label_map": LABEL_MAP, "canary": CANARY}}  # fmt: skip
+              "settings": {"label_map": LABEL_MAP, "canary": CANARY, "sweep": SWEEP,
+                           "select": SELECT, "rescore": RESCORE,
+                           "max_changed": MAX_CHANGED}}  # fmt: skip
     try:
         policies.add(ENDPOINT, **policy, actor="quickstart", store=store)
     except Conflict:  # made by an earlier run

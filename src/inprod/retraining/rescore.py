@@ -5,8 +5,9 @@ The window's logged inputs (the latest ``MAX_ROWS`` of the primary's answers tha
 inputs) are written to a Parquet file and scored by the batch engine — ``batch.score_file``,
 in this process or on Ray with the policy's ``ray`` setting — so it is the same code, and the
 same batch-job record, as ``inprod batch``. Reported: the rows, the share of answers that
-change, each answer's share before and after, and where feedback labels exist both models'
-accuracy on them. With ``max_changed`` the step fails the gate when more answers change: a
+change, each answer's share before and after, and both models' accuracy on the window's
+held-out labelled answers (those no training set takes, retraining/data.py: the candidate
+never saw them). With ``max_changed`` the step fails the gate when more answers change: a
 retrained model that flips a third of production's decisions deserves a person's look before
 any traffic reaches it, whatever its score on the evaluation data.
 """
@@ -27,6 +28,7 @@ from ..errors import InvalidInput
 from ..monitoring.feedback_metrics import output_label, same_label
 from ..store import Store
 from ..store.tables import Feedback, Prediction
+from .data import held_out
 
 MAX_ROWS = 100_000
 
@@ -37,7 +39,7 @@ class Rescored:
     changed: float  # share of answers the candidate gives differently
     before: dict[str, float]  # answer -> share, as logged
     after: dict[str, float]  # answer -> share, the candidate's
-    labelled: int
+    labelled: int  # held-out labelled answers: the candidate never trained on them
     accuracy_before: float | None
     accuracy_after: float | None
     job_id: str
@@ -91,7 +93,7 @@ def rescore(
         return same_label({"output": answer}, label) or mapping.get(str(answer)) == label
 
     pairs = [(b, a, labels[pid]) for (pid, _, _), b, a in zip(logged, before, after, strict=True)
-             if pid in labels]  # fmt: skip
+             if pid in labels and held_out(pid)]  # fmt: skip
     return Rescored(
         rows=len(logged),
         changed=changed / len(logged),

@@ -454,7 +454,8 @@ def _rescore(job: _Job) -> tuple[str, dict[str, Any]]:
                     ray=settings.get("ray"), store=job.store)  # fmt: skip
     passed = limit is None or found.changed <= limit
     accuracy = (
-        f"; on its {found.labelled} labelled answer(s) accuracy {_pct(found.accuracy_before)} → "
+        f"; on its {found.labelled} held-out labelled answer(s) accuracy "
+        f"{_pct(found.accuracy_before)} → "
         f"{_pct(found.accuracy_after)}"
         if found.labelled
         else ""
