@@ -57,6 +57,7 @@ SAMPLE_ROWS = 5
 JOIN_S = 30.0  # how long a finished child may take to exit before it is killed
 STOP_S = 5.0  # at exit, how long a training child may take to end its run before it is killed
 _CHILD_CODE = "from inprod.retraining.training import _main; _main()"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # training children of this process, stopped when it exits: nothing else would, and a server
 # that stopped would leave a half-hour training running
@@ -140,32 +141,43 @@ def train_many(
         return train_on_ray(jobs, timeout_s=timeout_s, address=ray, store=store)
     from concurrent.futures import ThreadPoolExecutor
 
+    cpus = os.cpu_count() or 1
+    workers = min(len(jobs), parallel or cpus)
+    threads = max(1, cpus // workers) if workers > 1 else None
+
     def one(job: TrainingJob) -> Outcome:
         try:
-            return Outcome(job, model=train(job, timeout_s=timeout_s, store=store))
+            return Outcome(job, model=train(job, timeout_s=timeout_s, store=store, threads=threads))
         except InprodError as exc:
             return Outcome(job, error=exc.message)
 
-    workers = min(len(jobs), parallel or os.cpu_count() or 1)
     if workers <= 1:
         return [one(job) for job in jobs]
     with ThreadPoolExecutor(workers, thread_name_prefix="inprod-train") as pool:
         return list(pool.map(one, jobs))
 
 
-def train(job: TrainingJob, *, timeout_s: float, store: Store) -> TrainedModel:
+def train(
+    job: TrainingJob, *, timeout_s: float, store: Store, threads: int | None = None
+) -> TrainedModel:
     """Run ``job`` in a child process and wait up to ``timeout_s`` for the registered model.
 
-    Raises InvalidInput saying why when the function raises, returns something the registry
-    refuses, the child dies, or the time runs out (the child is killed, its run marked
-    ``killed``).
+    ``threads`` caps the child's BLAS/OpenMP threads (unless the environment already sets
+    them): children training side by side would otherwise each start one thread a core and
+    fight over the cores. Raises InvalidInput saying why when the function raises, returns
+    something the registry refuses, the child dies, or the time runs out (the child is killed,
+    its run marked ``killed``).
     """
+    env = None
+    if threads is not None:
+        env = {**{v: str(threads) for v in THREAD_VARIABLES}, **os.environ}
     read_fd, write_fd = os.pipe()
     try:
         child = subprocess.Popen(
             [sys.executable, "-c", _CHILD_CODE, str(write_fd)],
             stdin=subprocess.PIPE,
             pass_fds=(write_fd,),
+            env=env,
         )
     finally:
         os.close(write_fd)
