@@ -28,6 +28,7 @@ def test_all_exports_are_sorted_and_resolve() -> None:
         "models",
         "monitoring",
         "projects",
+        "retraining",
         "review",
         "runs",
         "start_run",

@@ -44,6 +44,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "load_settings": ("inprod.config", "load_settings"),
     "models": ("inprod.registry.models", None),
     "projects": ("inprod.projects", None),
+    "retraining": ("inprod.retraining", None),
     "review": ("inprod.review", None),
     "runs": ("inprod.tracking.runs", None),
     "start_run": ("inprod.tracking.runs", "start_run"),

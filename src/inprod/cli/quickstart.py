@@ -203,7 +203,8 @@ def _serve_part(
             stop()  # graceful: the prediction log is flushed before this returns
         if keep_serving:
             console.print(
-                f"serving at [bold]{url}[/] — try: curl {url}/readyz ; Ctrl-C to stop",
+                f"serving at [bold]{url}[/] — the dashboard: [bold]{url}/ui[/] ; try: curl "
+                f"{url}/readyz ; Ctrl-C to stop",
                 soft_wrap=True,
             )
             try:
