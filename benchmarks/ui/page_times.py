@@ -1,5 +1,5 @@
-"""Dashboard page times on a store with 1,000,000 logged predictions and 30 days of minute
-profiles.
+"""Dashboard page times on a store with 1,000,000 logged predictions, 30 days of minute
+profiles and 1,000 retraining requests.
 
 Run: .venv/bin/python benchmarks/ui/page_times.py [--predictions 1000000] [--days 30] [--rebuild]
 
@@ -8,7 +8,9 @@ benchmarks/.data/ui/ (gitignored; about 4 minutes): the quickstart story (a real
 endpoint, monitors, alerts, review tasks and rollout history), then 30 days of one-minute
 window profiles for the endpoint (43,200 rows, each a realistic profile: brightness and contrast
 sketches, class outputs, confidence and latency), their hourly and daily rollups, and 1,000,000
-predictions with 5% of them labelled by feedback. A real ``inprod serve`` then answers each page
+predictions with 5% of them labelled by feedback. Each run tops the retraining requests up to
+1,000, each with a whole story as the runner records it (six steps, a sweep of four points, a gate
+judged on 20 slices, a re-scored window). A real ``inprod serve`` then answers each page
 9 times; the figure is the median time from request sent to last byte received over loopback
 (best in brackets), which is the server's time plus well under a millisecond of transfer.
 """
@@ -30,13 +32,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from inprod.errors import Conflict
 from inprod.monitoring import ProfileBuilder, ProfileKey, pipelines
 from inprod.monitoring.rollups import roll_up
 from inprod.store import Store
-from inprod.store.tables import Feedback, Prediction, WindowProfileRow
+from inprod.store.tables import Feedback, Prediction, RetrainingRequest, WindowProfileRow
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / ".data" / "ui"
@@ -45,6 +47,7 @@ ENDPOINT = MODEL = "phone-inspector"
 GOAL_MS = 300.0
 REPEATS = 9
 TEMPLATES = 48
+RETRAINING_REQUESTS = 1000
 PAGES = [
     "/ui/",
     "/ui/endpoints/phone-inspector?window=1h",
@@ -60,6 +63,8 @@ PAGES = [
     "/ui/pipelines",
     "/ui/pipelines/inspection?window=1h",
     "/ui/pipelines/inspection?window=24h",
+    "/ui/retraining",
+    "/ui/retraining?endpoint=phone-inspector&status=deployed",
 ]
 
 
@@ -163,6 +168,67 @@ def build(home: Path, predictions: int, days: int) -> Store:
     return store
 
 
+def retraining_story(i: int, when: datetime) -> dict:
+    """A request's details as the runner records them (retraining/runner.py): six steps, a
+    four-point sweep, a gate judged on 20 slices and a re-scored window."""
+    stamp = when.isoformat()
+    sweep = [
+        {"params": {"C": c}, "run_name": f"retrain-{ENDPOINT}-{i}-{k}",
+         "candidate": f"{MODEL}@{4 * i + k}", "run_id": uuid.uuid4().hex, "value": 0.9 - k / 100}
+        for k, c in enumerate((0.1, 0.3, 1.0, 3.0))
+    ]  # fmt: skip
+    gate = {
+        "passed": True, "summary": "gate passed: accuracy 0.957 vs 0.908, 20 check(s) judged",
+        "dataset": f"{ENDPOINT}-eval@{i}", "against": f"{MODEL}@1", "failures": [],
+        "slices": [{"tag": f"line=L{k}", "count": 40, "candidate": 0.95, "champion": 0.9}
+                   for k in range(20)],
+    }  # fmt: skip
+    rescore = {"passed": True, "summary": "re-scored 2006 logged answer(s): 10.5% change",
+               "rows": 2006, "changed": 0.105, "before": {"0": 0.83, "1": 0.17},
+               "after": {"0": 0.72, "1": 0.28}, "labelled": 199, "accuracy_before": 0.85,
+               "accuracy_after": 0.91, "job_id": uuid.uuid4().hex}  # fmt: skip
+    outputs = {
+        "dataset": {"training": f"{ENDPOINT}-training@{i}", "new_examples": 582,
+                    "slices": [f"line=L{k}" for k in range(20)]},
+        "train": {"candidate": sweep[2]["candidate"], "run_id": sweep[2]["run_id"],
+                  "select": "val_accuracy:max", "sweep": sweep},
+        "check": {"serving": f"{MODEL}@1"}, "evaluate": gate, "rescore": rescore,
+        "deploy": {"plan_revision": i},
+    }  # fmt: skip
+    steps = [
+        {"name": name, "status": "done", "started_at": stamp, "finished_at": stamp,
+         "message": f"{name}: what the step did, in one line as the runner says it",
+         "outputs": out}
+        for name, out in outputs.items()
+    ]  # fmt: skip
+    return {
+        "triggers": [{"trigger": "new-labels:500", "time": stamp, "reason": "512 new labels"}],
+        "steps": steps, "message": "canary started", "candidate": sweep[2]["candidate"],
+        "run_id": sweep[2]["run_id"],
+        "evaluation": {k: gate[k] for k in ("passed", "summary", "dataset", "against", "failures")},
+    }  # fmt: skip
+
+
+def top_up_retraining(store: Store) -> int:
+    """Finished retraining requests of the endpoint until there are ``RETRAINING_REQUESTS``;
+    returns the newest one's id."""
+    with store.session() as s:
+        have = s.scalar(select(func.count()).select_from(RetrainingRequest)) or 0
+        now = datetime.now(UTC)
+        statuses = ("deployed", "rejected", "failed", "cancelled")
+        rows = [
+            {"endpoint": ENDPOINT, "status": statuses[i % 4], "reason": "512 new labels",
+             "trigger": "new-labels:500", "created_by": "retraining",
+             "created_at": now - timedelta(hours=RETRAINING_REQUESTS - i),
+             "updated_at": now - timedelta(hours=RETRAINING_REQUESTS - i),
+             "details": retraining_story(i, now - timedelta(hours=RETRAINING_REQUESTS - i))}
+            for i in range(have, RETRAINING_REQUESTS)
+        ]  # fmt: skip
+        if rows:
+            s.execute(insert(RetrainingRequest), rows)
+        return s.scalar(select(func.max(RetrainingRequest.id)))
+
+
 def serve(home: Path) -> tuple[subprocess.Popen, str]:
     import socket
 
@@ -198,6 +264,7 @@ def main() -> None:
     store = Store(f"sqlite:///{home / 'store.db'}", str(home / "artifacts"))
     with contextlib.suppress(Conflict):  # a one-stage pipeline over the endpoint's 30 days
         pipelines.create("inspection", [f"inspect={ENDPOINT}"], store=store)
+    newest = top_up_retraining(store)
     store.close()
     process, url = serve(home)
     failed = False
@@ -205,7 +272,7 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=30) as client:
             print(f"\n| page | median ms (best) | size | goal < {GOAL_MS:.0f} ms |")
             print("|---|---|---|---|")
-            for page in PAGES:
+            for page in [*PAGES, f"/ui/retraining/{newest}"]:
                 client.get(page)  # warm: first-use imports and caches
                 times, size, status = [], 0, 0
                 for _ in range(REPEATS):

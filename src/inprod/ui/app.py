@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 # One module a page (or a group of pages); each lists its routes in ``routes``.
-PAGES = ("overview", "endpoint", "drift", "pipelines", "rollout", "review", "registry", "alerts")
+PAGES = (
+    "overview", "endpoint", "drift", "pipelines", "rollout", "review", "registry", "alerts",
+    "retraining",
+)  # fmt: skip
 COOKIE_MAX_AGE_S = 12 * 3600
 
 
