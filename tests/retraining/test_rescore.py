@@ -104,3 +104,22 @@ def test_an_empty_window_with_max_changed_fails_saying_why(world: Store) -> None
         f"no answer of endpoint {ENDPOINT!r} in the last 1 s kept its inputs"
         in (_rescore_step(done)["message"])
     )
+
+
+@pytest.mark.parametrize(
+    ("instances", "message"),
+    [
+        ([[[0.1, 0.2]], [[0.3, 0.4]]], "re-scoring takes flat inputs"),  # nested tensors
+        ([[0.1, 0.2], [0.3]], "re-scoring takes flat inputs"),  # mixed widths
+        ([{"a": 1}, [0.3]], "the window mixes column and tensor inputs"),
+    ],
+)
+def test_inputs_re_scoring_cannot_take_are_refused_saying_why(
+    instances: list, message: str, tmp_path: Path
+) -> None:
+    from inprod.errors import InvalidInput
+    from inprod.retraining.rescore import _write_inputs
+
+    with pytest.raises(InvalidInput, match=message):
+        _write_inputs(instances, tmp_path / "window.parquet")
+    assert not (tmp_path / "window.parquet").exists()
