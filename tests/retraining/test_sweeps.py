@@ -83,6 +83,20 @@ def test_a_policy_with_a_sweep_needs_a_metric_to_pick_the_best(world: Store) -> 
     assert policies.list_policies(store=world) == []  # nothing half-made
 
 
+def test_a_policy_on_ray_is_refused_where_ray_is_not_installed(
+    world: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(InvalidInput, match=r"pip install 'inprod\[ray\]'"):
+        add_policy(world, ray="local")
+    assert policies.list_policies(store=world) == []
+
+
 def _assert_best_of_sweep(store: Store, request_id: int, grid: dict[str, list[Any]]) -> None:
     done = run_request(request_id, actor="ana", store=store)
     assert done.status == "deployed", done.details.get("message")

@@ -23,6 +23,7 @@ Settings (JSON), all optional::
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -177,6 +178,12 @@ def _distributed(settings: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(
                 "ray is a Ray address (ray://head:10001, auto) or local (a Ray started on this "
                 "machine for the run)",
+                field="ray",
+            )
+        if importlib.util.find_spec("ray") is None:
+            raise InvalidInput(
+                "ray: training on Ray needs the 'ray' package, which is not installed here; "
+                "install it with: pip install 'inprod[ray]'",
                 field="ray",
             )
         out["ray"] = settings["ray"].strip()
