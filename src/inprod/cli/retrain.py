@@ -436,7 +436,10 @@ def _print_story(r: RequestInfo, as_json: bool) -> None:
     evaluation = r.details.get("evaluation")
     if evaluation:
         verdict = "[green]passed[/]" if evaluation.get("passed") else "[red]failed[/]"
-        console.print(f"gate {verdict}: {evaluation.get('summary', '')}", highlight=False)
+        summary = evaluation.get("summary", "")
+        for said in ("gate passed: ", "gate failed: "):  # the runner's summary names it too
+            summary = summary.removeprefix(said)
+        console.print(f"gate {verdict}: {summary}", highlight=False)
 
 
 def _value(value: float | None) -> str:
