@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,7 @@ class Rescored:
     job_id: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows, "changed": self.changed, "before": self.before,
-            "after": self.after, "labelled": self.labelled,
-            "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
-            "job_id": self.job_id,
-        }  # fmt: skip
+        return asdict(self)
 
 
 def rescore(
